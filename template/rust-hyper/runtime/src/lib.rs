@@ -1,0 +1,94 @@
+//! The OpenFaaS function contract, implemented on a hyper server.
+//!
+//! A function built from the `rust-hyper` template is one async handler:
+//!
+//! ```no_run
+//! use openfaas_runtime::{Request, Response, body};
+//!
+//! pub async fn handle(_req: Request) -> Response {
+//!     body::text(http::StatusCode::OK, "hello\n")
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     openfaas_runtime::serve(handle)
+//! }
+//! ```
+//!
+//! The runtime does what the OpenFaaS watchdog does, in-process: it listens on
+//! `port` (8080), answers `/_/health` and `/_/ready` itself, enforces
+//! `read_timeout`, `write_timeout`, `exec_timeout` and `max_inflight`, drains on
+//! SIGTERM, carries `X-Call-Id` into logs and responses, and serves Prometheus
+//! metrics on `metrics_port` (8081). See [`Config`] for every setting.
+
+pub mod body;
+mod config;
+mod contract;
+mod logging;
+mod metrics;
+mod server;
+mod timeout;
+
+pub use body::{Body, BodyError};
+pub use config::{Config, ConfigError, parse_duration};
+pub use logging::init_logging;
+pub use server::{RunningServer, Server};
+
+/// What a handler receives: any method, any path, the body streamed.
+pub type Request = http::Request<Body>;
+/// What a handler returns; build it with the helpers in [`body`].
+pub type Response = http::Response<Body>;
+
+/// The header that identifies one call through the gateway and every function it reaches.
+pub const CALL_ID: &str = "x-call-id";
+
+/// A function's handler: one async function from request to response.
+pub trait Handler: Send + Sync + 'static {
+    fn call(&self, req: Request) -> impl std::future::Future<Output = Response> + Send;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(Request) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response> + Send,
+{
+    fn call(&self, req: Request) -> impl std::future::Future<Output = Response> + Send {
+        self(req)
+    }
+}
+
+/// Runs `handler` under the OpenFaaS contract until SIGTERM or Ctrl-C, then drains.
+///
+/// This is the whole `main` of a function. Configuration comes from the
+/// environment ([`Config::from_env`]); a bad setting is reported and exits 2.
+pub fn serve(handler: impl Handler) -> std::process::ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("configuration error: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start the async runtime");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let running = match Server::new(config, handler).start().await {
+            Ok(running) => running,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        server::wait_for_signal().await;
+        running.shutdown().await;
+        std::process::ExitCode::SUCCESS
+    })
+}
