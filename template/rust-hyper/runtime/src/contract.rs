@@ -124,7 +124,9 @@ impl<H: Handler> Contract<H> {
             DeadlineBody::idle(limited.map_err(|e| -> BoxError { e }), read_timeout).boxed_unsync()
         });
 
-        let work = AssertUnwindSafe(self.handler.call(req)).catch_unwind();
+        // Boxed: handler futures can be deep, and unboxed they make every function's
+        // server future one enormous type.
+        let work = AssertUnwindSafe(Box::pin(self.handler.call(req))).catch_unwind();
         let outcome = match exec_timeout {
             Some(limit) => match tokio::time::timeout(limit, work).await {
                 Ok(outcome) => outcome,

@@ -1,0 +1,76 @@
+//! What can go wrong talking to the store, and the HTTP status each failure maps to.
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use http::StatusCode;
+
+/// A failed store operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached, timed out or is failing (503: try again later).
+    #[error("object store is unavailable: {0}")]
+    Unavailable(String),
+    /// The object (or its bucket) does not exist.
+    #[error("no such object: {0}")]
+    NotFound(String),
+    /// A `Range` outside the object.
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable,
+    /// The store answered, but not as S3 should (502).
+    #[error("object store refused the request: {0}")]
+    Rejected(String),
+    /// The store settings are unusable (no credentials, bad endpoint).
+    #[error("object store is not configured: {0}")]
+    Config(String),
+}
+
+impl StoreError {
+    /// The status a caller sees for this failure — the one place that decides it.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            StoreError::Unavailable(_) | StoreError::Config(_) => StatusCode::SERVICE_UNAVAILABLE,
+            StoreError::NotFound(_) => StatusCode::NOT_FOUND,
+            StoreError::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+            StoreError::Rejected(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// Sorts an SDK failure: unreachable/timeouts/5xx are `Unavailable`, 404 is
+    /// `NotFound`, anything else `Rejected`.
+    pub(crate) fn from_sdk<E, R>(err: SdkError<E, R>, what: &str) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HasStatus,
+    {
+        let detail = DisplayErrorContext(&err).to_string();
+        match &err {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+                StoreError::Unavailable(detail)
+            }
+            SdkError::ServiceError(service) => {
+                let status = service.raw().status_code();
+                match (status, service.err().code()) {
+                    (404, _) | (_, Some("NoSuchKey" | "NoSuchBucket" | "NotFound")) => {
+                        StoreError::NotFound(what.to_string())
+                    }
+                    (416, _) | (_, Some("InvalidRange")) => StoreError::RangeNotSatisfiable,
+                    (500.., _) | (_, Some("SlowDown" | "ServiceUnavailable")) => {
+                        StoreError::Unavailable(detail)
+                    }
+                    _ => StoreError::Rejected(detail),
+                }
+            }
+            _ => StoreError::Rejected(detail),
+        }
+    }
+}
+
+/// A raw HTTP response's status, whatever the SDK wraps it in.
+pub(crate) trait HasStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}

@@ -1,0 +1,24 @@
+//! The object store every greyfaas function shares.
+//!
+//! Objects are content-addressed: an object's name is the lowercase hex SHA-256 of its
+//! bytes, so a name proves its content and storing the same bytes twice is one object.
+//! Two areas exist — `incoming` (downloads) and `processed` (results) — addressed as
+//! `/incoming/<sha256>` and `/processed/<sha256>`.
+//!
+//! - [`config`]: endpoint, region, buckets and credentials (secret files first).
+//! - [`name`]: object names, paths and the hasher that makes names.
+//! - [`sniff`]: which image format some bytes are, from their magic bytes.
+//! - [`store`]: the S3 client (built once per process) and its operations.
+//! - [`error`]: what can go wrong, and the HTTP status each failure maps to.
+
+pub mod config;
+pub mod error;
+pub mod name;
+pub mod sniff;
+pub mod store;
+
+pub use config::StoreConfig;
+pub use error::StoreError;
+pub use name::{Area, NameHasher, ObjectName, ObjectPath, PathError};
+pub use sniff::ImageFormat;
+pub use store::{ObjectInfo, Store, StoredObject};

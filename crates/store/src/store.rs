@@ -1,0 +1,321 @@
+//! The S3 client, built once per process, and the operations the functions need.
+
+use crate::StoreConfig;
+use crate::error::StoreError;
+use crate::name::{Area, ObjectName, ObjectPath};
+use crate::sniff;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine;
+use bytes::Bytes;
+use once_cell::sync::OnceCell;
+use std::time::Duration;
+
+/// A connected store. Cheap to share: functions use [`Store::shared`].
+pub struct Store {
+    client: Client,
+    config: StoreConfig,
+    buckets_ready: tokio::sync::OnceCell<()>,
+}
+
+/// What the store knows about an object.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    pub content_type: String,
+    pub content_length: u64,
+}
+
+/// An object being read: its metadata and its bytes as a stream.
+pub struct StoredObject {
+    pub info: ObjectInfo,
+    /// Set for a range read: `bytes <first>-<last>/<total>`.
+    pub content_range: Option<String>,
+    pub body: ByteStream,
+}
+
+static SHARED: OnceCell<Store> = OnceCell::new();
+
+impl Store {
+    /// The process-wide store, configured from the environment on first use.
+    pub fn shared() -> Result<&'static Store, StoreError> {
+        SHARED.get_or_try_init(|| {
+            StoreConfig::from_env()
+                .map(Store::new)
+                .map_err(StoreError::Config)
+        })
+    }
+
+    /// A store client for `config`: path-style addressing (MinIO needs it), short
+    /// connect and attempt timeouts so a store that is down is reported, not waited on.
+    pub fn new(config: StoreConfig) -> Store {
+        let credentials = Credentials::new(
+            &config.access_key,
+            &config.secret_key,
+            None,
+            None,
+            "greyfaas-secrets",
+        );
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .operation_attempt_timeout(Duration::from_secs(10))
+            .operation_timeout(Duration::from_secs(25))
+            .build();
+        let s3 = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .endpoint_url(&config.endpoint)
+            .region(Region::new(config.region.clone()))
+            .credentials_provider(credentials)
+            .force_path_style(true)
+            .timeout_config(timeouts)
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            // We send our own SHA-256 checksum on writes; the SDK's default CRC32
+            // trailers are not understood by every S3-compatible server.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build();
+        Store {
+            client: Client::from_conf(s3),
+            config,
+            buckets_ready: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The bucket behind an area.
+    pub fn bucket(&self, area: Area) -> &str {
+        match area {
+            Area::Incoming => &self.config.incoming_bucket,
+            Area::Processed => &self.config.processed_bucket,
+        }
+    }
+
+    /// Creates both buckets if they are missing. Idempotent and safe when replicas
+    /// race: "already exists" counts as success. Done once per process.
+    pub async fn ensure_buckets(&self) -> Result<(), StoreError> {
+        self.buckets_ready
+            .get_or_try_init(|| async {
+                for area in Area::ALL {
+                    self.create_bucket(self.bucket(area)).await?;
+                }
+                Ok::<(), StoreError>(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn create_bucket(&self, bucket: &str) -> Result<(), StoreError> {
+        match self.client.head_bucket().bucket(bucket).send().await {
+            Ok(_) => return Ok(()),
+            Err(err) => match StoreError::from_sdk(err, bucket) {
+                StoreError::NotFound(_) => {}
+                other => return Err(other),
+            },
+        }
+        match self.client.create_bucket().bucket(bucket).send().await {
+            Ok(_) => {
+                tracing::info!(bucket, "created bucket");
+                Ok(())
+            }
+            Err(err) => {
+                let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&err).map(str::to_owned);
+                if matches!(
+                    code.as_deref(),
+                    Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")
+                ) {
+                    Ok(())
+                } else {
+                    Err(StoreError::from_sdk(err, bucket))
+                }
+            }
+        }
+    }
+
+    /// Stores `bytes` in `area` under their SHA-256 and returns the path.
+    pub async fn put(
+        &self,
+        area: Area,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> Result<ObjectPath, StoreError> {
+        let name = ObjectName::of(&bytes);
+        self.put_named(area, name, bytes, content_type).await
+    }
+
+    /// Stores `bytes` under `name`, which the caller computed while the bytes streamed in
+    /// (it must be their SHA-256: the store verifies it and refuses a mismatch).
+    ///
+    /// An object that already exists is left alone — same name, same bytes — which makes
+    /// a repeated request idempotent. A PUT is atomic in S3: readers see all or nothing.
+    pub async fn put_named(
+        &self,
+        area: Area,
+        name: ObjectName,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> Result<ObjectPath, StoreError> {
+        self.ensure_buckets().await?;
+        let path = ObjectPath::new(area, name);
+        match self.head(&path).await {
+            Ok(_) => return Ok(path),
+            Err(StoreError::NotFound(_)) => {}
+            Err(other) => return Err(other),
+        }
+        let checksum = base64::engine::general_purpose::STANDARD.encode(path.name.digest());
+        self.client
+            .put_object()
+            .bucket(self.bucket(area))
+            .key(path.name.as_str())
+            .content_type(content_type)
+            .checksum_sha256(checksum)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e, &path.to_string()))?;
+        tracing::info!(%path, content_type, "stored");
+        Ok(path)
+    }
+
+    /// The object's metadata.
+    pub async fn head(&self, path: &ObjectPath) -> Result<ObjectInfo, StoreError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(self.bucket(path.area))
+            .key(path.name.as_str())
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e, &path.to_string()))?;
+        Ok(ObjectInfo {
+            content_type: out
+                .content_type
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            content_length: out
+                .content_length
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+        })
+    }
+
+    /// Opens an object for streaming, optionally a byte `range` (an HTTP `Range` value).
+    pub async fn get(
+        &self,
+        path: &ObjectPath,
+        range: Option<&str>,
+    ) -> Result<StoredObject, StoreError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(self.bucket(path.area))
+            .key(path.name.as_str())
+            .set_range(range.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e, &path.to_string()))?;
+        Ok(StoredObject {
+            info: ObjectInfo {
+                content_type: out
+                    .content_type
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+                content_length: out
+                    .content_length
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
+            },
+            content_range: out.content_range,
+            body: out.body,
+        })
+    }
+
+    /// Reads a whole object into memory (for conversion), refusing one over `limit` bytes.
+    pub async fn read(
+        &self,
+        path: &ObjectPath,
+        limit: u64,
+    ) -> Result<(Bytes, ObjectInfo), StoreError> {
+        let object = self.get(path, None).await?;
+        if object.info.content_length > limit {
+            return Err(StoreError::Rejected(format!(
+                "{path} is {} bytes, over the {limit}-byte limit",
+                object.info.content_length
+            )));
+        }
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("reading {path}: {e}")))?
+            .into_bytes();
+        Ok((bytes, object.info))
+    }
+
+    /// Every object name in `area` (for `greyfaas verify`).
+    pub async fn list(&self, area: Area) -> Result<Vec<String>, StoreError> {
+        let mut names = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(self.bucket(area))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| StoreError::from_sdk(e, self.bucket(area)))?;
+            names.extend(
+                page.contents
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|o| o.key),
+            );
+        }
+        Ok(names)
+    }
+
+    /// Reads an object by raw key, bypassing name validation (for `greyfaas verify`,
+    /// which must be able to look at wrongly named objects).
+    pub async fn read_key(&self, area: Area, key: &str) -> Result<(Bytes, String), StoreError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(self.bucket(area))
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e, key))?;
+        let content_type = out.content_type.unwrap_or_default();
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?
+            .into_bytes();
+        Ok((bytes, content_type))
+    }
+
+    /// Stores bytes under an arbitrary key — only for tests that plant a bad object.
+    #[doc(hidden)]
+    pub async fn put_raw_for_test(
+        &self,
+        area: Area,
+        key: &str,
+        bytes: Bytes,
+    ) -> Result<(), StoreError> {
+        self.ensure_buckets().await?;
+        self.client
+            .put_object()
+            .bucket(self.bucket(area))
+            .key(key)
+            .content_type(sniff::content_type(&bytes))
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e, key))?;
+        Ok(())
+    }
+}

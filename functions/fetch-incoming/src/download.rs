@@ -1,0 +1,138 @@
+//! Downloading one URL: limits on size, time and redirects; the guard on every hop;
+//! the name computed while the bytes stream in.
+
+use crate::config::Settings;
+use crate::error::Error;
+use crate::guard::{self, Refused};
+use bytes::{Bytes, BytesMut};
+use greyfaas_store::{ImageFormat, NameHasher, ObjectName};
+use once_cell::sync::OnceCell;
+use reqwest::redirect;
+use url::Url;
+
+/// A downloaded image, named by its content.
+pub struct Download {
+    pub name: ObjectName,
+    pub bytes: Bytes,
+    pub format: ImageFormat,
+}
+
+/// Raised by the redirect policy past `max_redirects`.
+#[derive(Debug, thiserror::Error)]
+#[error("more than {0} redirects")]
+struct TooManyRedirects(usize);
+
+static CLIENT: OnceCell<reqwest::Client> = OnceCell::new();
+
+/// The one download client: connection reuse across requests, no proxies from the
+/// environment (they would bypass the guard), the guarded resolver.
+fn client(settings: &Settings) -> Result<&'static reqwest::Client, Error> {
+    CLIENT.get_or_try_init(|| {
+        let max = settings.max_redirects;
+        let guard = settings.guard.clone();
+        let policy = redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > max {
+                return attempt.error(TooManyRedirects(max));
+            }
+            if !matches!(attempt.url().scheme(), "http" | "https") {
+                return attempt.stop();
+            }
+            match guard.check_url(attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(refused) => attempt.error(refused),
+            }
+        });
+        reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.fetch_timeout)
+            .redirect(policy)
+            .no_proxy()
+            .dns_resolver(guard::resolver(&settings.guard))
+            .user_agent(concat!(
+                "greyfaas-fetch-incoming/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))
+    })
+}
+
+/// Downloads `url`, refusing what is not an image or breaks a limit.
+pub async fn fetch(url: &str, settings: &Settings) -> Result<Download, Error> {
+    let parsed = Url::parse(url).map_err(|e| Error::BadUrl(format!("{url:?}: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::BadUrl(format!(
+            "scheme {:?} is not allowed: use http or https",
+            parsed.scheme()
+        )));
+    }
+    if parsed.host().is_none() {
+        return Err(Error::BadUrl(format!("{url:?} has no host")));
+    }
+    settings.guard.check_url(&parsed)?;
+
+    let mut response = client(settings)?
+        .get(parsed)
+        .send()
+        .await
+        .map_err(classify)?;
+    if !response.status().is_success() {
+        return Err(Error::Upstream(format!(
+            "{url} answered {}",
+            response.status()
+        )));
+    }
+    let limit = settings.max_bytes;
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(Error::TooLarge(limit));
+    }
+    let mut hasher = NameHasher::default();
+    let mut bytes =
+        BytesMut::with_capacity(response.content_length().unwrap_or(64 << 10).min(limit) as usize);
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        if bytes.len() as u64 + chunk.len() as u64 > limit {
+            return Err(Error::TooLarge(limit));
+        }
+        hasher.update(&chunk);
+        bytes.extend_from_slice(&chunk);
+    }
+    let format = ImageFormat::sniff(&bytes).ok_or(Error::NotImage)?;
+    Ok(Download {
+        name: hasher.finish(),
+        bytes: bytes.freeze(),
+        format,
+    })
+}
+
+/// Sorts a client failure by what the caller should hear.
+fn classify(err: reqwest::Error) -> Error {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = source {
+        if let Some(refused) = e.downcast_ref::<Refused>() {
+            return Error::Forbidden(refused.clone());
+        }
+        if let Some(too_many) = e.downcast_ref::<TooManyRedirects>() {
+            return Error::Upstream(too_many.to_string());
+        }
+        source = e.source();
+    }
+    if err.is_timeout() {
+        Error::Timeout(err.to_string())
+    } else if err.is_connect() {
+        Error::Unreachable(describe(&err))
+    } else {
+        Error::Upstream(describe(&err))
+    }
+}
+
+/// The error with its causes, e.g. "error sending request: connection refused".
+fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}

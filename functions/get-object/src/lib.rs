@@ -1,0 +1,180 @@
+//! `get-object`: streams a stored object back.
+//!
+//! `GET /incoming/<sha256>` or `/processed/<sha256>` answers the bytes with their
+//! Content-Type, Content-Length and an ETag (the name: content-addressed, so strong and
+//! immutable). `HEAD`, `If-None-Match` (304) and `Range` (206) work as HTTP says.
+//! `GET /` lists the routes of all three functions.
+
+mod error;
+
+use error::Error;
+use greyfaas_store::{ObjectPath, Store};
+use http::{HeaderValue, Method, StatusCode, header};
+use openfaas_runtime::{Request, Response, body};
+
+/// Names never change content, so caches may keep responses forever.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+pub async fn handle(req: Request) -> Response {
+    serve(req).await.unwrap_or_else(Error::into_response)
+}
+
+async fn serve(req: Request) -> Result<Response, Error> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return Err(Error::Method);
+    }
+    if req.uri().path() == "/" {
+        return Ok(body::json(StatusCode::OK, &routes()));
+    }
+    let path = ObjectPath::parse(req.uri().path())?;
+    let store = Store::shared()?;
+    let etag = format!("\"{}\"", path.name);
+
+    if let Some(tags) = req.headers().get(header::IF_NONE_MATCH)
+        && matches_etag(tags, &etag)
+    {
+        store.head(&path).await?; // 304 only for objects that exist
+        return Ok(not_modified(&etag));
+    }
+    if req.method() == Method::HEAD {
+        let info = store.head(&path).await?;
+        let mut response = http::Response::new(body::empty());
+        set_headers(
+            &mut response,
+            &info.content_type,
+            info.content_length,
+            &etag,
+        );
+        return Ok(response);
+    }
+
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
+    if let Some(range) = range
+        && !range.trim_start().starts_with("bytes=")
+    {
+        return Err(Error::BadRange(range.to_string()));
+    }
+    let object = store.get(&path, range).await?;
+    let mut response = http::Response::new(body::stream(object.body.into_inner()));
+    set_headers(
+        &mut response,
+        &object.info.content_type,
+        object.info.content_length,
+        &etag,
+    );
+    if let Some(content_range) = object.content_range.filter(|_| range.is_some()) {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) = HeaderValue::from_str(&content_range) {
+            response.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(response)
+}
+
+fn set_headers(response: &mut Response, content_type: &str, length: u64, etag: &str) {
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, v);
+    }
+}
+
+fn not_modified(etag: &str) -> Response {
+    let mut response = http::Response::new(body::empty());
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}
+
+/// `If-None-Match: "a", W/"b"` or `*` against our strong ETag (weak comparison, RFC 9110).
+fn matches_etag(header: &HeaderValue, etag: &str) -> bool {
+    let Ok(text) = header.to_str() else {
+        return false;
+    };
+    text.split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+}
+
+/// The API of the three functions, for `GET /`.
+fn routes() -> serde_json::Value {
+    serde_json::json!({
+        "functions": {
+            "fetch-incoming": [
+                {"method": "POST", "path": "/", "body": {"url": "https://…"}, "answers": "201 {\"path\":\"/incoming/<sha256>\"}"},
+                {"method": "POST", "path": "/", "body": {"urls": ["https://…"]}, "answers": "201, or 207 with each URL's outcome"}
+            ],
+            "greyscale": [
+                {"method": "POST", "path": "/", "body": {"path": "/incoming/<sha256>"}, "answers": "201 {\"path\":\"/processed/<sha256>\"}"},
+                {"method": "POST", "path": "/", "body": {"paths": ["/incoming/<sha256>"]}, "answers": "201, or 207 with each path's outcome"},
+                {"method": "POST", "path": "/", "body": {"url": "https://…"}, "answers": "fetch-incoming through the gateway, then 201"},
+                {"method": "POST", "path": "/", "body": "an image (Content-Type image/* or application/octet-stream)", "answers": "200 the greyscale image, nothing stored"}
+            ],
+            "get-object": [
+                {"method": "GET", "path": "/incoming/<sha256>", "answers": "the bytes; HEAD, If-None-Match and Range supported"},
+                {"method": "GET", "path": "/processed/<sha256>", "answers": "the bytes; HEAD, If-None-Match and Range supported"},
+                {"method": "GET", "path": "/", "answers": "this list"}
+            ]
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[test]
+    fn etags_match_strong_weak_and_star() {
+        let etag = "\"abc\"";
+        assert!(matches_etag(&HeaderValue::from_static("\"abc\""), etag));
+        assert!(matches_etag(
+            &HeaderValue::from_static("\"x\", W/\"abc\""),
+            etag
+        ));
+        assert!(matches_etag(&HeaderValue::from_static("*"), etag));
+        assert!(!matches_etag(&HeaderValue::from_static("\"abd\""), etag));
+    }
+
+    async fn call(method: &str, path: &str) -> (StatusCode, serde_json::Value) {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(body::empty())
+            .unwrap();
+        let response = handle(req).await;
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn bad_paths_and_methods_are_refused_before_the_store() {
+        let (status, json) = call("GET", "/other/abc").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(json["error"].as_str().unwrap().contains("unknown bucket"));
+        let (status, _) = call("GET", "/incoming/not-a-hash").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _) = call("DELETE", "/incoming/x").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        let (status, json) = call("GET", "/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(json["functions"]["greyscale"].is_array());
+    }
+}
