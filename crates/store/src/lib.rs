@@ -10,7 +10,9 @@
 //! - [`sniff`]: which image format some bytes are, from their magic bytes.
 //! - [`store`]: the S3 client (built once per process) and its operations.
 //! - [`error`]: what can go wrong, and the HTTP status each failure maps to.
+//! - [`api`]: the request checks and answers the functions share (201 + Location, batches).
 
+pub mod api;
 pub mod config;
 pub mod error;
 pub mod name;

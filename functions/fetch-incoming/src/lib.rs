@@ -12,8 +12,8 @@ pub mod guard;
 
 use config::Settings;
 pub use error::Error;
-use greyfaas_store::{Area, ObjectPath, Store};
-use http::{HeaderValue, Method, StatusCode, header};
+use greyfaas_store::{Area, ObjectPath, Store, api};
+use http::Method;
 use openfaas_runtime::{Request, Response, body};
 use serde::Deserialize;
 
@@ -34,39 +34,22 @@ async fn serve(req: Request) -> Result<Response, Error> {
     if req.method() != Method::POST {
         return Err(Error::Method);
     }
-    check_json_content_type(req.headers())?;
+    let media_type = api::media_type(req.headers());
+    if !api::is_json_like(&media_type) {
+        return Err(Error::ContentType(media_type));
+    }
     let bytes = body::read(req.into_body(), settings.max_json_bytes).await?;
     let request: FetchRequest =
         serde_json::from_slice(&bytes).map_err(|e| Error::Json(e.to_string()))?;
     match (request.url, request.urls) {
         (Some(url), None) => {
             let path = fetch_one(&url).await?;
-            Ok(created(&path))
+            Ok(api::created(&path))
         }
         (None, Some(urls)) => fetch_batch(urls, settings).await,
         _ => Err(Error::Json(
             "send exactly one of \"url\" or \"urls\"".into(),
         )),
-    }
-}
-
-/// Accepts JSON, and text/plain because `faas-cli invoke` sends that by default.
-pub fn check_json_content_type(headers: &http::HeaderMap) -> Result<(), Error> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let mime = value
-        .to_str()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if matches!(mime.as_str(), "application/json" | "text/plain" | "") || mime.ends_with("+json") {
-        Ok(())
-    } else {
-        Err(Error::ContentType(mime))
     }
 }
 
@@ -95,51 +78,10 @@ async fn fetch_batch(urls: Vec<String>, settings: &Settings) -> Result<Response,
             max: settings.max_batch,
         });
     }
-    let results = run_batch(urls, 4, |url| async move {
-        match fetch_one(&url).await {
-            Ok(path) => serde_json::json!({"url": url, "path": path.to_string()}),
-            Err(err) => serde_json::json!({"url": url, "error": err.to_string(), "status": err.status().as_u16()}),
-        }
+    let results = api::run_batch(urls, 4, |url| async move {
+        let result = fetch_one(&url).await.map_err(|e| (e.status(), e));
+        api::outcome("url", &url, result)
     })
     .await;
-    Ok(batch_response(results))
-}
-
-/// Runs `work` over `items` with at most `parallel` at once, keeping the input order.
-pub async fn run_batch<T, F, Fut>(items: Vec<T>, parallel: usize, work: F) -> Vec<serde_json::Value>
-where
-    F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = serde_json::Value>,
-{
-    use futures_util::StreamExt;
-    futures_util::stream::iter(items.into_iter().map(work))
-        .buffered(parallel)
-        .collect()
-        .await
-}
-
-/// The answer to a batch: 201 if every item has a `path`, else 207 naming the failures.
-pub fn batch_response(results: Vec<serde_json::Value>) -> Response {
-    let failed = results.iter().filter(|r| r.get("error").is_some()).count();
-    let status = if failed == 0 {
-        StatusCode::CREATED
-    } else {
-        StatusCode::MULTI_STATUS
-    };
-    body::json(
-        status,
-        &serde_json::json!({"results": results, "failed": failed}),
-    )
-}
-
-/// `201 {"path": …}` with `Location` pointing at get-object through the gateway.
-pub fn created(path: &ObjectPath) -> Response {
-    let mut response = body::json(
-        StatusCode::CREATED,
-        &serde_json::json!({"path": path.to_string()}),
-    );
-    if let Ok(location) = HeaderValue::from_str(&format!("/function/get-object{path}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
+    Ok(api::batch_response(results))
 }

@@ -1,0 +1,64 @@
+//! Why greyscale could not answer, and the status each reason maps to.
+
+use crate::convert::ConvertError;
+use greyfaas_store::{PathError, StoreError};
+use http::StatusCode;
+use openfaas_runtime::{BodyError, Response, body};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("use POST with {{\"path\": \"/incoming/<sha256>\"}}, {{\"url\": …}} or an image")]
+    Method,
+    #[error(
+        "unsupported Content-Type {0:?}: send JSON, or an image as image/* or application/octet-stream"
+    )]
+    ContentType(String),
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    #[error("invalid request: {0}")]
+    Json(String),
+    #[error("a batch holds 1 to {max} paths, not {len}")]
+    Batch { len: usize, max: usize },
+    #[error(transparent)]
+    Path(#[from] PathError),
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{1}")]
+    Chain(StatusCode, String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The one place that maps failures to HTTP statuses.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::Method => StatusCode::METHOD_NOT_ALLOWED,
+            Error::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Body(e) => e.status(),
+            Error::Json(_) | Error::Path(_) => StatusCode::BAD_REQUEST,
+            Error::Batch { len, .. } if *len == 0 => StatusCode::BAD_REQUEST,
+            Error::Batch { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Convert(e) => match e {
+                ConvertError::NotImage | ConvertError::Unsupported(_) => {
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE
+                }
+                ConvertError::TooManyPixels { .. } | ConvertError::TooManyFrames(_) => {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                }
+                ConvertError::Corrupt(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                ConvertError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            Error::Store(e) => e.status(),
+            Error::Chain(status, _) => *status,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        tracing::warn!(error = %self, status = self.status().as_u16(), "request failed");
+        body::error(self.status(), self)
+    }
+}

@@ -1,0 +1,120 @@
+//! `greyscale`: turns images grey, in their own format.
+//!
+//! - `POST {"path":"/incoming/<sha256>"}` converts a stored image and stores the result
+//!   under its own SHA-256: `201 {"path":"/processed/<sha256>"}` with `Location`.
+//! - `POST {"paths":[…]}` does a batch, reported item by item.
+//! - `POST {"url":"…"}` first asks `fetch-incoming` — over the gateway, as any client
+//!   would — to download the URL, then converts it.
+//! - `POST` an image (`image/*` or `application/octet-stream`) answers the greyscale image
+//!   itself, storing nothing.
+
+mod chain;
+pub mod convert;
+mod error;
+mod settings;
+
+use convert::Converted;
+pub use error::Error;
+use greyfaas_store::{Area, ObjectPath, Store, api};
+use http::{HeaderValue, Method, header};
+use once_cell::sync::Lazy;
+use openfaas_runtime::{CALL_ID, Request, Response, body};
+use serde::Deserialize;
+use settings::Settings;
+use tokio::sync::Semaphore;
+
+/// The request body in JSON mode: exactly one of the three fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GreyRequest {
+    path: Option<String>,
+    paths: Option<Vec<String>>,
+    url: Option<String>,
+}
+
+pub async fn handle(req: Request) -> Response {
+    serve(req).await.unwrap_or_else(Error::into_response)
+}
+
+async fn serve(req: Request) -> Result<Response, Error> {
+    if req.method() != Method::POST {
+        return Err(Error::Method);
+    }
+    let settings = Settings::get();
+    let media_type = api::media_type(req.headers());
+    if media_type.starts_with("image/") || media_type == "application/octet-stream" {
+        let bytes = body::read(req.into_body(), settings.max_image_bytes).await?;
+        let converted = convert(bytes).await?;
+        let mut response = http::Response::new(body::full(converted.bytes));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(converted.format.mime()),
+        );
+        return Ok(response);
+    }
+    if !api::is_json_like(&media_type) {
+        return Err(Error::ContentType(media_type));
+    }
+    let call_id = req.headers().get(CALL_ID).cloned();
+    let bytes = body::read(req.into_body(), settings.max_json_bytes).await?;
+    let request: GreyRequest =
+        serde_json::from_slice(&bytes).map_err(|e| Error::Json(e.to_string()))?;
+    match (request.path, request.paths, request.url) {
+        (Some(path), None, None) => Ok(api::created(&grey_stored(&path).await?)),
+        (None, Some(paths), None) => {
+            if paths.is_empty() || paths.len() > settings.max_batch {
+                return Err(Error::Batch {
+                    len: paths.len(),
+                    max: settings.max_batch,
+                });
+            }
+            let results = api::run_batch(paths, 2, |path| async move {
+                let result = grey_stored(&path).await.map_err(|e| (e.status(), e));
+                api::outcome("path", &path, result)
+            })
+            .await;
+            Ok(api::batch_response(results))
+        }
+        (None, None, Some(url)) => {
+            let incoming = chain::fetch_incoming(&url, call_id.as_ref()).await?;
+            Ok(api::created(&grey_stored(&incoming).await?))
+        }
+        _ => Err(Error::Json(
+            "send exactly one of \"path\", \"paths\" or \"url\"".into(),
+        )),
+    }
+}
+
+/// Converts the stored image at `path` and stores the result in `processed`.
+async fn grey_stored(path: &str) -> Result<ObjectPath, Error> {
+    let path = ObjectPath::parse(path)?;
+    let store = Store::shared()?;
+    let (bytes, _) = store.read(&path, Settings::get().max_image_bytes).await?;
+    let converted = convert(bytes).await?;
+    let result = store
+        .put(
+            Area::Processed,
+            converted.bytes.into(),
+            converted.format.mime(),
+        )
+        .await?;
+    tracing::info!(source = %path, %result, "converted");
+    Ok(result)
+}
+
+/// Conversions run on the blocking pool, at most one per core at a time, so the
+/// async threads keep answering health checks and cheap requests.
+static CPU_SLOTS: Lazy<Semaphore> =
+    Lazy::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+
+async fn convert(bytes: bytes::Bytes) -> Result<Converted, Error> {
+    let _slot = CPU_SLOTS
+        .acquire()
+        .await
+        .map_err(|_| Error::Internal("conversion pool closed".into()))?;
+    let limits = Settings::get().limits;
+    tokio::task::spawn_blocking(move || convert::greyscale(&bytes, &limits))
+        .await
+        .map_err(|e| Error::Internal(format!("conversion failed: {e}")))?
+        .map_err(Error::from)
+}
