@@ -23,6 +23,13 @@ pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
+/// A response with `status` and no body.
+pub fn empty_with(status: StatusCode) -> crate::Response {
+    let mut response = http::Response::new(empty());
+    *response.status_mut() = status;
+    response
+}
+
 /// A body from any stream-like body type, e.g. an S3 object's byte stream.
 pub fn stream<B>(body: B) -> Body
 where

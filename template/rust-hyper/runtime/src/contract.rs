@@ -38,7 +38,7 @@ impl<H: Handler> Contract<H> {
     }
 
     /// Answers one request; never fails, never panics outward.
-    pub(crate) async fn serve(&self, req: hyper::Request<hyper::body::Incoming>) -> Response {
+    pub(crate) async fn serve(&self, mut req: hyper::Request<hyper::body::Incoming>) -> Response {
         match req.uri().path() {
             "/_/health" => return self.health(req.method()),
             "/_/ready" => return self.ready(req.method()),
@@ -52,6 +52,10 @@ impl<H: Handler> Contract<H> {
             .filter(|v| !v.is_empty() && v.len() <= 128)
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        // The handler sees the id too, so calls it makes to other functions carry it on.
+        if let Ok(v) = HeaderValue::from_str(&call_id) {
+            req.headers_mut().insert(CALL_ID, v);
+        }
         let method = req.method().clone();
         let span = tracing::info_span!("request", call_id = %call_id, method = %method, path = %req.uri().path());
         let mut response = self.dispatch(req).instrument(span.clone()).await;

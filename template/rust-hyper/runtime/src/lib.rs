@@ -31,7 +31,7 @@ mod timeout;
 pub use body::{Body, BodyError};
 pub use config::{Config, ConfigError, parse_duration};
 pub use logging::init_logging;
-pub use server::{RunningServer, Server};
+pub use server::{RunningServer, Server, wait_for_signal};
 
 /// What a handler receives: any method, any path, the body streamed.
 pub type Request = http::Request<Body>;
@@ -40,6 +40,10 @@ pub type Response = http::Response<Body>;
 
 /// The header that identifies one call through the gateway and every function it reaches.
 pub const CALL_ID: &str = "x-call-id";
+
+/// The address a request came from, in the request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteAddr(pub std::net::SocketAddr);
 
 /// A function's handler: one async function from request to response.
 pub trait Handler: Send + Sync + 'static {

@@ -116,7 +116,7 @@ async fn accept<H: Handler>(
         // hyper refuses buffers under 8 KiB; a head larger than the buffer gets 431.
         .max_buf_size(contract.config.max_header_bytes.max(8192));
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(err) => {
@@ -130,8 +130,9 @@ async fn accept<H: Handler>(
         };
         let _ = stream.set_nodelay(true);
         let contract = contract.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             let contract = contract.clone();
+            req.extensions_mut().insert(crate::RemoteAddr(peer));
             async move { Ok::<_, Infallible>(contract.serve(req).await) }
         });
         let connection = http.serve_connection(TokioIo::new(stream), service);

@@ -1,0 +1,58 @@
+//! Why the gateway could not answer, and the status each reason maps to (as the
+//! OpenFaaS gateway answers them).
+
+use http::{HeaderValue, StatusCode, header};
+use openfaas_runtime::{Response, body};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("error finding function {0}: not found")]
+    NoFunction(String),
+    #[error("no route for {0}")]
+    NoRoute(String),
+    #[error("method not allowed: use {0}")]
+    Method(&'static str),
+    #[error("No endpoints available for: {0}.")]
+    NoReplica(String),
+    #[error("upstream error: {0}")]
+    Upstream(String),
+    #[error("{1}")]
+    Body(StatusCode, String),
+    #[error("X-Callback-Url {0:?} is not an http:// URL")]
+    BadCallback(String),
+    #[error("the async queue is full ({0} waiting); try again later")]
+    QueueFull(usize),
+    #[error("invalid credentials")]
+    Unauthorized,
+    #[error("invalid request: {0}")]
+    BadRequest(String),
+}
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::NoFunction(_) | GatewayError::NoRoute(_) => StatusCode::NOT_FOUND,
+            GatewayError::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
+            GatewayError::NoReplica(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::Body(status, _) => *status,
+            GatewayError::BadCallback(_) | GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            GatewayError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        if self.status().is_server_error() {
+            tracing::warn!(error = %self, "gateway error");
+        }
+        let mut response = body::error(self.status(), &self);
+        if matches!(self, GatewayError::Unauthorized) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"Restricted\""),
+            );
+        }
+        response
+    }
+}

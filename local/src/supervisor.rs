@@ -1,0 +1,321 @@
+//! Function processes: each replica is a child process on its own loopback port,
+//! health-checked, restarted with backoff when it dies, and stopped with SIGTERM (then
+//! SIGKILL) when scaled away. Children die with the runtime, even on SIGKILL.
+
+use crate::stack::FunctionDef;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, watch};
+
+/// What the supervisor needs to run one function.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    pub name: String,
+    pub binary: PathBuf,
+    /// The stack's environment plus the runtime's own settings.
+    pub env: Vec<(String, String)>,
+    pub def: FunctionDef,
+    pub scale: crate::scaler::ScaleSettings,
+    /// Safe to send twice (GET/HEAD always are): retried once on another replica when
+    /// a connection fails. From the annotation `greyfaas.idempotent: "true"`.
+    pub idempotent: bool,
+}
+
+/// One running (or restarting) copy of a function.
+pub struct Replica {
+    pub id: u64,
+    port: AtomicU16,
+    ready: AtomicBool,
+    pid: AtomicU32,
+    stop: watch::Sender<bool>,
+}
+
+impl Replica {
+    /// The loopback port the current process serves on.
+    pub fn port(&self) -> u16 {
+        self.port.load(Ordering::SeqCst)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// The child's process id while it runs (0 between restarts).
+    pub fn pid(&self) -> u32 {
+        self.pid.load(Ordering::SeqCst)
+    }
+}
+
+/// A function with its replicas and the counters the gateway and scaler use.
+pub struct Function {
+    pub spec: FunctionSpec,
+    replicas: Mutex<Vec<Arc<Replica>>>,
+    desired: AtomicUsize,
+    next: AtomicUsize,
+    changed: Notify,
+    /// Requests started (for the request rate) and in flight (for `capacity` scaling).
+    pub started: AtomicU64,
+    pub in_flight: AtomicUsize,
+    /// Requests finished, all status codes (OpenFaaS's invocationCount).
+    pub invocations: AtomicU64,
+    /// When the last request arrived (for scale to zero).
+    pub last_request: Mutex<Instant>,
+    /// Recent scaling decisions, newest last (shown in /system/functions).
+    pub decisions: Mutex<VecDeque<String>>,
+}
+
+static NEXT_REPLICA: AtomicU64 = AtomicU64::new(1);
+
+impl Function {
+    pub fn new(spec: FunctionSpec) -> Arc<Function> {
+        Arc::new(Function {
+            spec,
+            replicas: Mutex::new(Vec::new()),
+            desired: AtomicUsize::new(0),
+            next: AtomicUsize::new(0),
+            changed: Notify::new(),
+            started: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            invocations: AtomicU64::new(0),
+            last_request: Mutex::new(Instant::now()),
+            decisions: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    pub fn replica_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn ready_count(&self) -> usize {
+        self.lock().iter().filter(|r| r.is_ready()).count()
+    }
+
+    pub fn desired(&self) -> usize {
+        self.desired.load(Ordering::SeqCst)
+    }
+
+    /// Every replica (for tests and chaos: their process ids).
+    pub fn replicas(&self) -> Vec<Arc<Replica>> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Replica>>> {
+        self.replicas.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts or stops replicas until `n` run.
+    pub fn scale_to(self: &Arc<Function>, n: usize) {
+        self.desired.store(n, Ordering::SeqCst);
+        let mut replicas = self.lock();
+        while replicas.len() < n {
+            let replica = Arc::new(Replica {
+                id: NEXT_REPLICA.fetch_add(1, Ordering::SeqCst),
+                port: AtomicU16::new(0),
+                ready: AtomicBool::new(false),
+                pid: AtomicU32::new(0),
+                stop: watch::channel(false).0,
+            });
+            tokio::spawn(run_replica(self.clone(), replica.clone()));
+            replicas.push(replica);
+        }
+        while replicas.len() > n {
+            if let Some(replica) = replicas.pop() {
+                replica.ready.store(false, Ordering::SeqCst);
+                let _ = replica.stop.send(true);
+            }
+        }
+        drop(replicas);
+        self.changed.notify_waiters();
+    }
+
+    /// A ready replica, round-robin, skipping `avoid`. Waits up to `wait` for one (a
+    /// replica restarting, or a cold start from zero).
+    pub async fn pick(
+        self: &Arc<Function>,
+        avoid: Option<u64>,
+        wait: Duration,
+    ) -> Option<Arc<Replica>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let notified = self.changed.notified();
+            {
+                let replicas = self.lock();
+                let ready: Vec<&Arc<Replica>> = replicas
+                    .iter()
+                    .filter(|r| r.is_ready() && Some(r.id) != avoid)
+                    .collect();
+                if !ready.is_empty() {
+                    let i = self.next.fetch_add(1, Ordering::Relaxed) % ready.len();
+                    return Some(ready[i].clone());
+                }
+            }
+            if self.desired() == 0 {
+                // Scale from zero: start the minimum (at least one) and hold the request.
+                let min = self.spec.scale.min.max(1);
+                self.record(format!("scale from zero to {min}: a request arrived"));
+                self.scale_to(min);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Logs a scaling decision and keeps the last few for /system/functions.
+    pub fn record(&self, decision: String) {
+        tracing::info!(function = %self.spec.name, "{decision}");
+        let mut decisions = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
+        decisions.push_back(decision);
+        while decisions.len() > 10 {
+            decisions.pop_front();
+        }
+    }
+
+    /// Stops every replica and waits (bounded) for the processes to exit.
+    pub async fn stop_all(self: &Arc<Function>) {
+        let replicas = self.replicas();
+        self.scale_to(0);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while replicas.iter().any(|r| r.pid() != 0) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A free loopback port (the kernel's choice; the child binds it right after).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Keeps one replica's process alive until told to stop.
+async fn run_replica(function: Arc<Function>, replica: Arc<Replica>) {
+    let mut stop = replica.stop.subscribe();
+    let mut failures: u32 = 0;
+    while !*stop.borrow() {
+        let (port, metrics_port) = match (free_port(), free_port()) {
+            (Ok(a), Ok(b)) => (a, b),
+            _ => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let mut child = match spawn(&function.spec, port, metrics_port) {
+            Ok(child) => child,
+            Err(err) => {
+                tracing::error!(function = %function.spec.name, binary = %function.spec.binary.display(), error = %err, "cannot start");
+                failures += 1;
+                tokio::time::sleep(backoff(failures)).await;
+                continue;
+            }
+        };
+        let pid = child.id().unwrap_or(0);
+        replica.pid.store(pid, Ordering::SeqCst);
+        tracing::info!(function = %function.spec.name, replica = replica.id, pid, port, "started");
+        let started = Instant::now();
+        let mut health = tokio::time::interval(Duration::from_millis(100));
+        let mut misses = 0;
+        let exit = loop {
+            tokio::select! {
+                status = child.wait() => break Some(status),
+                _ = stop.changed() => break None,
+                _ = health.tick() => {
+                    let healthy = crate::gateway::probe(port).await;
+                    let was_ready = replica.is_ready();
+                    misses = if healthy { 0 } else { misses + 1 };
+                    if healthy && !was_ready {
+                        set_ready(&function, &replica, port, true);
+                        health.reset_after(Duration::from_secs(1));
+                    } else if was_ready && misses >= 3 {
+                        set_ready(&function, &replica, port, false);
+                    }
+                }
+            }
+        };
+        set_ready(&function, &replica, port, false);
+        match exit {
+            Some(status) => {
+                replica.pid.store(0, Ordering::SeqCst);
+                if started.elapsed() > Duration::from_secs(10) {
+                    failures = 0;
+                }
+                failures += 1;
+                let wait = backoff(failures);
+                tracing::warn!(function = %function.spec.name, replica = replica.id, status = ?status.ok(), restart_in_ms = wait.as_millis() as u64, "replica exited; restarting");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            None => {
+                terminate(&mut child, pid).await;
+                replica.pid.store(0, Ordering::SeqCst);
+                tracing::info!(function = %function.spec.name, replica = replica.id, "replica stopped");
+            }
+        }
+    }
+    replica.pid.store(0, Ordering::SeqCst);
+}
+
+fn set_ready(function: &Function, replica: &Replica, port: u16, ready: bool) {
+    if ready {
+        replica.port.store(port, Ordering::SeqCst);
+    }
+    replica.ready.store(ready, Ordering::SeqCst);
+    function.changed.notify_waiters();
+}
+
+/// 100 ms, 200 ms, 400 ms … up to 5 s.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << failures.min(6))).min(Duration::from_secs(5))
+}
+
+fn spawn(
+    spec: &FunctionSpec,
+    port: u16,
+    metrics_port: u16,
+) -> std::io::Result<tokio::process::Child> {
+    let mut command = tokio::process::Command::new(&spec.binary);
+    command
+        .env_clear()
+        .envs(std::env::vars().filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "PATH" | "HOME" | "RUST_LOG" | "RUST_BACKTRACE" | "TMPDIR"
+            )
+        }))
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("port", port.to_string())
+        .env("metrics_port", metrics_port.to_string())
+        .env("bind_address", "127.0.0.1")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    // SAFETY: prctl is async-signal-safe; it only sets a flag on the new process.
+    unsafe {
+        command.pre_exec(|| {
+            // Die with the runtime even if it is SIGKILLed.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    command.spawn()
+}
+
+/// SIGTERM, then SIGKILL if the process has not drained within 30 s.
+async fn terminate(child: &mut tokio::process::Child, pid: u32) {
+    if pid != 0 {
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+    if tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
+}

@@ -1,0 +1,63 @@
+//! `/system/*`: the OpenFaaS provider API — list, describe and scale functions, info,
+//! namespaces — in the JSON shapes faas-cli and the OpenFaaS gateway read.
+
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::metrics::NAMESPACE;
+use http::{Method, StatusCode};
+use openfaas_runtime::{Request, Response, body};
+use std::sync::Arc;
+
+pub async fn route(gateway: &Arc<Gateway>, req: Request) -> Result<Response, GatewayError> {
+    let path = req.uri().path().to_string();
+    let namespace_ok = req
+        .uri()
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.strip_prefix("namespace="))
+                .all(|ns| ns.is_empty() || ns == NAMESPACE)
+        })
+        .unwrap_or(true);
+    if !namespace_ok {
+        return Err(GatewayError::BadRequest(format!(
+            "namespace must be: {NAMESPACE}"
+        )));
+    }
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/system/functions") => {
+            let list: Vec<serde_json::Value> = gateway.functions.values().map(|f| gateway.status_json(f)).collect();
+            Ok(body::json(StatusCode::OK, &list))
+        }
+        (&Method::GET, "/system/info") => Ok(body::json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "provider": {"provider": "greyfaas", "orchestration": "local processes", "version": {"release": env!("CARGO_PKG_VERSION"), "sha": ""}},
+                "version": {"release": env!("CARGO_PKG_VERSION"), "sha": "", "commit_message": ""},
+                "arch": std::env::consts::ARCH,
+            }),
+        )),
+        (&Method::GET, "/system/namespaces") => Ok(body::json(StatusCode::OK, &[NAMESPACE])),
+        (&Method::GET, p) if p.starts_with("/system/function/") => {
+            let name = &p["/system/function/".len()..];
+            let (function, _) = gateway.resolve(name)?;
+            Ok(body::json(StatusCode::OK, &gateway.status_json(&function)))
+        }
+        (&Method::POST, p) if p.starts_with("/system/scale-function/") => {
+            let name = &p["/system/scale-function/".len()..];
+            let (function, _) = gateway.resolve(name)?;
+            let bytes = body::read(req.into_body(), 64 << 10).await.map_err(|e| GatewayError::Body(e.status(), e.to_string()))?;
+            let request: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+            let replicas = request["replicas"].as_u64().ok_or_else(|| GatewayError::BadRequest("send {\"replicas\": N}".into()))? as usize;
+            let max = function.spec.scale.max.max(function.spec.scale.min);
+            let replicas = replicas.min(max);
+            function.record(format!("scale {} -> {replicas}: requested through the API", function.desired()));
+            function.scale_to(replicas);
+            Ok(body::empty_with(StatusCode::ACCEPTED))
+        }
+        (_, "/system/functions") => Err(GatewayError::BadRequest(
+            "deploying through the API is not supported here: edit stack.yml and restart `greyfaas up`".into(),
+        )),
+        _ => Err(GatewayError::NoRoute(path)),
+    }
+}

@@ -1,0 +1,414 @@
+//! `greyfaas up`: everything a stack needs, on one machine, from one command.
+
+use crate::gateway::Gateway;
+use crate::scaler::{ScaleSettings, Windows};
+use crate::stack::Stack;
+use crate::supervisor::{Function, FunctionSpec, free_port};
+use greyfaas_store::{Store, StoreConfig};
+use openfaas_runtime::{Config, Server, parse_duration};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the store is: embedded (a child process over a folder) or external.
+#[derive(clap::Args, Clone)]
+pub struct StoreArgs {
+    /// Data folder: objects/ and secrets/ (default: .greyfaas beside stack.yml).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Use this S3/MinIO endpoint instead of the embedded store; its credentials are
+    /// read from <data-dir>/secrets/s3-access-key and s3-secret-key.
+    #[arg(long, env = "GREYFAAS_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct UpArgs {
+    /// The stack file.
+    #[arg(short = 'f', long = "yaml", default_value = "stack.yml")]
+    pub stack: PathBuf,
+    /// The gateway's port on 127.0.0.1.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Where the function binaries are (default: target/release beside stack.yml).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// Do not run `cargo build --release` for the functions first.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Let fetch-incoming download from private and loopback addresses (development only).
+    #[arg(long)]
+    pub allow_private_networks: bool,
+    /// Scale-up window: how quickly a burst adds replicas.
+    #[arg(long, default_value = "6s", value_parser = duration)]
+    pub panic_window: Duration,
+    /// Scale-down window: load must stay low this long before replicas are removed.
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    pub stable_window: Duration,
+    /// Async calls that may wait; beyond it /async-function answers 429.
+    #[arg(long, default_value_t = 256)]
+    pub queue_size: usize,
+    /// Workers running async calls.
+    #[arg(long, default_value_t = 2)]
+    pub async_workers: usize,
+    /// A file holding `user:password`: Basic auth for /system/*.
+    #[arg(long)]
+    pub basic_auth_file: Option<PathBuf>,
+    /// How long the gateway waits for a function's answer.
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    pub upstream_timeout: Duration,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text)
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("greyfaas: {message}");
+    ExitCode::FAILURE
+}
+
+fn data_dir(args: &StoreArgs, base: &Path) -> PathBuf {
+    args.data_dir
+        .clone()
+        .unwrap_or_else(|| base.join(".greyfaas"))
+}
+
+/// A running store: its endpoint, and the supervising task for an embedded one.
+struct StoreHandle {
+    endpoint: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// Starts the embedded store as a supervised child (restarted if it dies), or uses the
+/// external endpoint.
+async fn start_store(args: &StoreArgs, data: &Path) -> Result<StoreHandle, String> {
+    let secrets = data.join("secrets");
+    let (stop, _) = tokio::sync::watch::channel(false);
+    if let Some(endpoint) = &args.s3_endpoint {
+        return Ok(StoreHandle {
+            endpoint: endpoint.clone(),
+            task: None,
+            stop,
+        });
+    }
+    crate::store::ensure_credentials(&secrets)
+        .map_err(|e| format!("cannot write secrets in {}: {e}", secrets.display()))?;
+    let port = free_port().map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let objects = data.join("objects");
+    let mut stopped = stop.subscribe();
+    let task = tokio::spawn(async move {
+        loop {
+            let mut command = tokio::process::Command::new(&exe);
+            command
+                .arg("store")
+                .arg("--data-dir")
+                .arg(&objects)
+                .arg("--port")
+                .arg(port.to_string())
+                .arg("--secrets-dir")
+                .arg(&secrets)
+                .kill_on_drop(true);
+            // SAFETY: prctl only flags the new process to die with us.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let mut child = match command.spawn() {
+                Ok(child) => child,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the store");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            tokio::select! {
+                status = child.wait() => tracing::warn!(status = ?status.ok(), "store exited; restarting"),
+                _ = async { let _ = stopped.wait_for(|s| *s).await; } => {
+                    if let Some(pid) = child.id() {
+                        // SAFETY: signalling our own child.
+                        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                    }
+                    let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let endpoint = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(StoreHandle {
+                endpoint,
+                task: Some(task),
+                stop,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("the embedded store did not start within 10 s".into())
+}
+
+fn store_client(endpoint: &str, data: &Path) -> Result<Store, String> {
+    let secrets = data.join("secrets").display().to_string();
+    let endpoint = endpoint.to_string();
+    let config = StoreConfig::from_lookup(|k| match k {
+        "s3_endpoint" => Some(endpoint.clone()),
+        "secret_mount_path" => Some(secrets.clone()),
+        other => std::env::var(other).ok(),
+    })?;
+    Ok(Store::new(config))
+}
+
+/// The package name in a handler's Cargo.toml: the binary cargo builds for it.
+fn package_name(handler: &Path) -> Result<String, String> {
+    let manifest = handler.join("Cargo.toml");
+    let text =
+        std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let value: toml::Value =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    value
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{}: no [package] name", manifest.display()))
+}
+
+pub async fn run(args: UpArgs) -> ExitCode {
+    let stack = match Stack::load(&args.stack) {
+        Ok(stack) => stack,
+        Err(e) => return fail(e),
+    };
+    let data = data_dir(&args.store, &stack.dir);
+    let bin_dir = args
+        .bin_dir
+        .clone()
+        .unwrap_or_else(|| stack.dir.join("target/release"));
+
+    // Every function's binary, built unless told otherwise.
+    let mut packages = BTreeMap::new();
+    for (name, def) in &stack.functions {
+        if def.lang.as_deref() != Some("rust-hyper") {
+            return fail(format!(
+                "function {name}: lang {:?}: greyfaas up runs rust-hyper functions",
+                def.lang
+            ));
+        }
+        let handler = stack.dir.join(def.handler.as_deref().unwrap_or(name));
+        match package_name(&handler) {
+            Ok(package) => packages.insert(name.clone(), package),
+            Err(e) => return fail(format!("function {name}: {e}")),
+        };
+    }
+    if !args.no_build {
+        let mut cargo =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo.current_dir(&stack.dir).args(["build", "--release"]);
+        for package in packages.values() {
+            cargo.args(["-p", package]);
+        }
+        eprintln!("greyfaas: building the functions (cargo build --release) …");
+        match cargo.status() {
+            Ok(status) if status.success() => {}
+            Ok(status) => return fail(format!("cargo build failed ({status})")),
+            Err(e) => return fail(format!("cannot run cargo: {e}")),
+        }
+    }
+
+    let store = match start_store(&args.store, &data).await {
+        Ok(store) => store,
+        Err(e) => return fail(e),
+    };
+    let secrets_dir = data.join("secrets");
+    let gateway_url = format!("http://127.0.0.1:{}", args.port);
+    let mut functions = BTreeMap::new();
+    for (name, def) in &stack.functions {
+        for secret in &def.secrets {
+            if !secrets_dir.join(secret).is_file() {
+                return fail(format!(
+                    "function {name} needs secret {secret:?}: write it to {}",
+                    secrets_dir.join(secret).display()
+                ));
+            }
+        }
+        let scale = match ScaleSettings::read(|k| def.setting(k).map(str::to_owned)) {
+            Ok(scale) => scale,
+            Err(e) => return fail(format!("{}: function {name}: {e}", args.stack.display())),
+        };
+        let mut env: BTreeMap<String, String> = def
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect();
+        env.entry("healthcheck_interval".into())
+            .or_insert_with(|| "0s".into());
+        env.insert("s3_endpoint".into(), store.endpoint.clone());
+        env.insert(
+            "secret_mount_path".into(),
+            secrets_dir.display().to_string(),
+        );
+        env.insert("gateway_url".into(), gateway_url.clone());
+        if args.allow_private_networks {
+            env.insert("allow_private_networks".into(), "true".into());
+        }
+        let binary = bin_dir.join(&packages[name]);
+        if !binary.is_file() {
+            return fail(format!(
+                "function {name}: no binary at {} (build it, or drop --no-build)",
+                binary.display()
+            ));
+        }
+        let spec = FunctionSpec {
+            name: name.clone(),
+            binary,
+            env: env.into_iter().collect(),
+            def: def.clone(),
+            idempotent: def
+                .annotations
+                .get("greyfaas.idempotent")
+                .is_some_and(|v| v.0 == "true"),
+            scale,
+        };
+        functions.insert(name.clone(), Function::new(spec));
+    }
+
+    let basic_auth = match &args.basic_auth_file {
+        None => None,
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some(text.trim().to_string()),
+            Err(e) => return fail(format!("{}: {e}", path.display())),
+        },
+    };
+    let gateway = Arc::new(Gateway {
+        functions: functions.clone(),
+        metrics: crate::metrics::GatewayMetrics::new(),
+        queue: crate::queue::Queue::new(args.queue_size),
+        basic_auth,
+        upstream_timeout: args.upstream_timeout,
+    });
+    crate::queue::start_workers(gateway.clone(), args.async_workers);
+    let config = Config {
+        port: args.port,
+        metrics_port: 0,
+        bind_address: [127, 0, 0, 1].into(),
+        exec_timeout: None,
+        write_timeout: args.upstream_timeout + Duration::from_secs(60),
+        healthcheck_interval: Duration::ZERO,
+        ..Config::default()
+    };
+    let handler_gateway = gateway.clone();
+    let server = match Server::new(config, move |req| {
+        let gateway = handler_gateway.clone();
+        async move { gateway.handle(req).await }
+    })
+    .start()
+    .await
+    {
+        Ok(server) => server,
+        Err(e) => return fail(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)),
+    };
+
+    for function in functions.values() {
+        let initial = function.spec.scale.min;
+        if initial > 0 {
+            function.scale_to(initial);
+        }
+    }
+    tokio::spawn(crate::scaler::run(
+        functions.values().cloned().collect(),
+        Windows {
+            panic: args.panic_window,
+            stable: args.stable_window,
+        },
+    ));
+
+    // Wait for the first replica of each function so the printed lines work at once.
+    for function in functions.values().filter(|f| f.desired() > 0) {
+        let _ = function.pick(None, Duration::from_secs(30)).await;
+    }
+    let gw = format!("http://{}", server.addr);
+    println!("greyfaas is up");
+    println!(
+        "  gateway:   {gw}   (OpenFaaS API: /function/<name>, /async-function/<name>, /system/functions, /metrics)"
+    );
+    for (name, function) in &functions {
+        println!(
+            "  function:  {gw}/function/{name}   ({} replica(s))",
+            function.desired()
+        );
+    }
+    println!(
+        "  store:     {} (objects in {})",
+        store.endpoint,
+        data.join("objects").display()
+    );
+    println!("  secrets:   {}", secrets_dir.display());
+    println!("try the whole pipeline on an image:");
+    println!(
+        "  P=$(curl -s {gw}/function/greyscale -d '{{\"url\":\"https://upload.wikimedia.org/wikipedia/commons/4/47/PNG_transparency_demonstration_1.png\"}}' | sed 's/.*\"path\":\"\\([^\"]*\\)\".*/\\1/') && curl -s -o grey.png {gw}/function/get-object$P && echo saved grey.png from $P"
+    );
+    println!("or, with no internet, convert a local file directly:");
+    println!(
+        "  curl -s --data-binary @photo.jpg -H 'Content-Type: image/jpeg' {gw}/function/greyscale -o grey.jpg"
+    );
+
+    openfaas_runtime::wait_for_signal().await;
+    eprintln!("greyfaas: shutting down");
+    server.shutdown().await;
+    for function in functions.values() {
+        function.stop_all().await;
+    }
+    let _ = store.stop.send(true);
+    if let Some(task) = store.task {
+        let _ = task.await;
+    }
+    ExitCode::SUCCESS
+}
+
+pub async fn verify(args: StoreArgs) -> ExitCode {
+    let data = data_dir(&args, Path::new("."));
+    let store_handle = match start_store(&args, &data).await {
+        Ok(handle) => handle,
+        Err(e) => return fail(e),
+    };
+    let store = match store_client(&store_handle.endpoint, &data) {
+        Ok(store) => store,
+        Err(e) => return fail(e),
+    };
+    let result = crate::verify::scan(&store).await;
+    let _ = store_handle.stop.send(true);
+    if let Some(task) = store_handle.task {
+        let _ = task.await;
+    }
+    match result {
+        Ok(report) => {
+            for bad in &report.bad {
+                println!("BAD {bad}");
+            }
+            println!(
+                "verify: {} objects checked, {} bad",
+                report.checked,
+                report.bad.len()
+            );
+            if report.bad.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => fail(format!("cannot scan the store: {e}")),
+    }
+}
