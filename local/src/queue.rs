@@ -38,17 +38,11 @@ impl Queue {
         }
     }
 
-    /// Queues a job, or gives it back when the queue is full.
-    pub fn push(&self, job: AsyncJob) -> Result<(), AsyncJob> {
-        match self.sender.try_send(job) {
-            Ok(()) => {
-                self.depth.fetch_add(1, Ordering::SeqCst);
-                Ok(())
-            }
-            Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) => {
-                Err(job)
-            }
-        }
+    /// Queues a job; `Err(())` when the queue is full.
+    pub fn push(&self, job: AsyncJob) -> Result<(), ()> {
+        self.sender.try_send(job).map_err(|_| ())?;
+        self.depth.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 
     pub fn depth(&self) -> usize {
