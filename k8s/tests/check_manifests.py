@@ -457,11 +457,12 @@ def check_keda(c, objs, k8s_dir, stack):
         th = md.get("threshold")
         c("%s: threshold a numeric string > 0" % tag,
           isinstance(th, str) and as_number(th) is not None and as_number(th) > 0, repr(th))
-        target = (stack or {}).get(fn)
-        if target is not None:
+        if fn in (stack or {}):
+            target = stack[fn]
             c("%s: threshold %s == com.openfaas.scale.target %s in stack.yml" % (tag, th, target),
-              as_number(th) == as_number(target),
-              "keep k8s/keda/ and stack.yml in step")
+              target is not None and as_number(th) == as_number(target),
+              "keep k8s/keda/ and stack.yml in step (stack.yml sets the target as an "
+              "annotation, or a label)")
 
     if k8s_dir:
         src = os.path.join(k8s_dir, "keda")
@@ -476,7 +477,11 @@ def check_keda(c, objs, k8s_dir, stack):
 
 
 def stack_targets(path):
-    """{function: com.openfaas.scale.target} from a stack.yml, if it sets any."""
+    """{function: com.openfaas.scale.target or None} for every function of a stack.yml.
+
+    OpenFaaS CE refuses com.openfaas.scale.target as a label at deploy time (faas-netes
+    pkg/handlers/validate.go), so stack.yml keeps it as an annotation; a label is read
+    too (first), as `greyfaas up` and OpenFaaS Pro do."""
     if not path or not os.path.exists(path):
         return {}
     with open(path) as f:
@@ -484,8 +489,9 @@ def stack_targets(path):
     out = {}
     for fn, spec in (data.get("functions") or {}).items():
         t = dig(spec, "labels", "com.openfaas.scale.target")
-        if t is not None:
-            out[fn] = t
+        if t is None:
+            t = dig(spec, "annotations", "com.openfaas.scale.target")
+        out[fn] = None if t is None else str(t)
     return out
 
 
@@ -667,6 +673,14 @@ def self_test(base, keda, k8s_version, baseline_failures):
             caught = failed > baseline_failures
         if not caught:
             missed.append(name)
+    # The stack.yml cross-check: a target that differs from the threshold, or is missing.
+    for name, stack in (("stack.yml target differs from the KEDA threshold",
+                         {fn: "999" for fn in FUNCTIONS}),
+                        ("stack.yml function without a scale target",
+                         {fn: None for fn in FUNCTIONS})):
+        failed = len(run_assertions(base, keda, None, stack, verbose=False).failed)
+        if not failed > baseline_failures:
+            missed.append(name)
     return missed
 
 
@@ -763,7 +777,7 @@ def main():
         missed = self_test(base, keda, args.k8s_version, 0)
         for m in missed:
             print("FAIL self-test: breakage not detected: %s" % m)
-        c("self-test: all %d deliberate breakages detected" % len(MUTATIONS), not missed)
+        c("self-test: all %d deliberate breakages detected" % (len(MUTATIONS) + 2), not missed)
 
     if schema_failed or c.failed:
         print("k8s: FAILED: %d of %d objects invalid, %d checks failed, %d checks passed"
