@@ -32,6 +32,9 @@ pub struct Gateway {
     /// `user:password` for Basic auth on /system/*, when configured.
     pub basic_auth: Option<String>,
     pub upstream_timeout: Duration,
+    /// Serve `/system/info` in the provider shape, for an OpenFaaS gateway started with
+    /// `functions_provider_url` pointing here.
+    pub provider_mode: bool,
 }
 
 static CLIENT: Lazy<Client<HttpConnector, Body>> = Lazy::new(|| {
@@ -238,8 +241,10 @@ impl Gateway {
                     }
                     return Ok(http::Response::from_parts(head, body::stream(incoming)));
                 }
-                Ok(Err(err)) if err.is_connect() && attempt == 0 && kept.is_some() => {
-                    tracing::warn!(function = %function.spec.name, replica = replica.id, error = %err, "connect failed; retrying on another replica");
+                // A call that is safe to repeat is retried once elsewhere, whether the
+                // replica refused the connection or died mid-answer.
+                Ok(Err(err)) if attempt == 0 && kept.is_some() => {
+                    tracing::warn!(function = %function.spec.name, replica = replica.id, error = %err, "call failed; retrying on another replica");
                     avoid = Some(replica.id);
                 }
                 Ok(Err(err)) => {

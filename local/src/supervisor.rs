@@ -19,8 +19,8 @@ pub struct FunctionSpec {
     pub env: Vec<(String, String)>,
     pub def: FunctionDef,
     pub scale: crate::scaler::ScaleSettings,
-    /// Safe to send twice (GET/HEAD always are): retried once on another replica when
-    /// a connection fails. From the annotation `greyfaas.idempotent: "true"`.
+    /// Safe to send twice (GET/HEAD always are): a failed call is retried once on another
+    /// replica. From the annotation `greyfaas.idempotent: "true"`.
     pub idempotent: bool,
 }
 

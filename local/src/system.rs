@@ -29,14 +29,17 @@ pub async fn route(gateway: &Arc<Gateway>, req: Request) -> Result<Response, Gat
             let list: Vec<serde_json::Value> = gateway.functions.values().map(|f| gateway.status_json(f)).collect();
             Ok(body::json(StatusCode::OK, &list))
         }
-        (&Method::GET, "/system/info") => Ok(body::json(
-            StatusCode::OK,
-            &serde_json::json!({
-                "provider": {"provider": "greyfaas", "orchestration": "local processes", "version": {"release": env!("CARGO_PKG_VERSION"), "sha": ""}},
-                "version": {"release": env!("CARGO_PKG_VERSION"), "sha": "", "commit_message": ""},
-                "arch": std::env::consts::ARCH,
-            }),
-        )),
+        (&Method::GET, "/system/info") => {
+            let version = serde_json::json!({"release": env!("CARGO_PKG_VERSION"), "sha": "", "commit_message": ""});
+            let provider = serde_json::json!({"provider": "greyfaas", "orchestration": "local processes", "version": version});
+            // The OpenFaaS gateway reads a provider's info bare; faas-cli reads the
+            // gateway's, with the provider's nested. `greyfaas up --provider` picks the first.
+            Ok(if gateway.provider_mode {
+                body::json(StatusCode::OK, &provider)
+            } else {
+                body::json(StatusCode::OK, &serde_json::json!({"provider": provider, "version": version, "arch": std::env::consts::ARCH}))
+            })
+        }
         (&Method::GET, "/system/namespaces") => Ok(body::json(StatusCode::OK, &[NAMESPACE])),
         (&Method::GET, p) if p.starts_with("/system/function/") => {
             let name = &p["/system/function/".len()..];

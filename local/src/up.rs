@@ -58,6 +58,10 @@ pub struct UpArgs {
     /// A file holding `user:password`: Basic auth for /system/*.
     #[arg(long)]
     pub basic_auth_file: Option<PathBuf>,
+    /// Act as an OpenFaaS provider: `/system/info` in the provider shape, for a real
+    /// OpenFaaS gateway started with `functions_provider_url=http://127.0.0.1:<port>/`.
+    #[arg(long)]
+    pub provider: bool,
     /// How long the gateway waits for a function's answer.
     #[arg(long, default_value = "60s", value_parser = duration)]
     pub upstream_timeout: Duration,
@@ -298,6 +302,7 @@ pub async fn run(args: UpArgs) -> ExitCode {
         queue: crate::queue::Queue::new(args.queue_size),
         basic_auth,
         upstream_timeout: args.upstream_timeout,
+        provider_mode: args.provider,
     });
     crate::queue::start_workers(gateway.clone(), args.async_workers);
     let config = Config {

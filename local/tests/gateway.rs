@@ -159,6 +159,38 @@ fn the_system_api_has_the_openfaas_shapes() {
 }
 
 #[test]
+fn provider_mode_answers_info_as_an_openfaas_provider() {
+    let up = Up::start(STACK, &["--provider"]);
+    let info: Value = client()
+        .get(up.url("/system/info"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    // faas-provider's types.ProviderInfo: {"provider": string, "orchestration", "version": {"sha", "release"}}
+    assert_eq!(info["provider"], "greyfaas");
+    assert!(info["orchestration"].is_string());
+    assert!(info["version"]["release"].is_string());
+    // The provider routes the gateway uses.
+    assert_eq!(
+        client()
+            .get(up.url("/system/namespaces"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client()
+            .get(up.url("/function/get-object/"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[test]
 fn killing_a_replica_loses_no_requests_and_the_count_recovers() {
     let up = Up::start(STACK, &[]);
     let before = pids(&function_status(&up, "get-object"));

@@ -39,6 +39,47 @@ pub fn is_json_like(media_type: &str) -> bool {
     matches!(media_type, "application/json" | "text/plain" | "") || media_type.ends_with("+json")
 }
 
+/// Parses a JSON request, refusing documents nested deeper than `max_depth` before
+/// the parser sees them (our requests are two levels deep; hostile ones are not).
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    max_depth: usize,
+) -> Result<T, String> {
+    let depth = json_depth(bytes);
+    if depth > max_depth {
+        return Err(format!(
+            "JSON nested {depth} levels deep; at most {max_depth} allowed"
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+/// The deepest nesting of `[` and `{` in a JSON text, ignoring brackets inside strings.
+pub fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Runs `work` over `items`, at most `parallel` at once, keeping the input order.
 pub async fn run_batch<T, F, Fut>(items: Vec<T>, parallel: usize, work: F) -> Vec<serde_json::Value>
 where
@@ -99,6 +140,17 @@ mod tests {
         assert!(is_json_like("application/problem+json"));
         assert!(!is_json_like("image/png"));
         assert!(!is_json_like("multipart/form-data"));
+    }
+
+    #[test]
+    fn json_depth_ignores_brackets_in_strings() {
+        assert_eq!(json_depth(br#"{"url": "http://x/[[[{{{"}"#), 1);
+        assert_eq!(json_depth(br#"{"urls": ["a", "b\"]["]}"#), 2);
+        assert_eq!(json_depth(b"[[[[]]]]"), 4);
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let err = parse_json::<serde_json::Value>(deep.as_bytes(), 8).unwrap_err();
+        assert!(err.contains("100000 levels"), "{err}");
+        assert!(parse_json::<serde_json::Value>(br#"{"path": "/incoming/x"}"#, 8).is_ok());
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct Settings {
     pub max_redirects: usize,
     /// `max_batch`: URLs in one `{"urls": […]}` request (16).
     pub max_batch: usize,
+    /// `max_json_depth`: the deepest JSON nesting accepted (8).
+    pub max_json_depth: usize,
     /// `max_json_bytes`: the largest request document (64 KiB).
     pub max_json_bytes: u64,
     /// Which addresses may be fetched (`allow_private_networks`, `allow_cidrs`).
@@ -60,6 +62,7 @@ impl Settings {
             max_redirects: number("max_redirects", 5).min(5) as usize,
             max_batch: number("max_batch", 16).max(1) as usize,
             max_json_bytes: number("max_json_bytes", 64 << 10),
+            max_json_depth: number("max_json_depth", 8) as usize,
             guard: Guard::from_lookup(&lookup),
         }
     }

@@ -40,7 +40,7 @@ async fn serve(req: Request) -> Result<Response, Error> {
     }
     let bytes = body::read(req.into_body(), settings.max_json_bytes).await?;
     let request: FetchRequest =
-        serde_json::from_slice(&bytes).map_err(|e| Error::Json(e.to_string()))?;
+        api::parse_json(&bytes, settings.max_json_depth).map_err(Error::Json)?;
     match (request.url, request.urls) {
         (Some(url), None) => {
             let path = fetch_one(&url).await?;

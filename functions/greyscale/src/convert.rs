@@ -207,6 +207,17 @@ fn grey_gif(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>, ConvertError> {
             if frames > limits.max_frames {
                 return Err(ConvertError::TooManyFrames(limits.max_frames));
             }
+            // A frame must be non-empty and inside the logical screen; decoders (image's
+            // among them) refuse anything else, so we must not pass it on.
+            let fits = frame.width > 0
+                && frame.height > 0
+                && u32::from(frame.left) + u32::from(frame.width) <= u32::from(width)
+                && u32::from(frame.top) + u32::from(frame.height) <= u32::from(height);
+            if !fits {
+                return Err(ConvertError::Corrupt(format!(
+                    "GIF frame {frames} lies outside the {width}x{height} image"
+                )));
+            }
             let mut frame = frame.clone();
             if let Some(palette) = frame.palette.as_mut() {
                 *palette = grey_palette(palette);
@@ -351,6 +362,17 @@ mod tests {
         assert!(matches!(
             greyscale(&gif_bytes, &too_many),
             Err(ConvertError::TooManyFrames(2))
+        ));
+    }
+
+    /// Found by the `convert` fuzz target: a frame outside the logical screen used to be
+    /// copied into an output no decoder accepts.
+    #[test]
+    fn a_gif_frame_outside_the_image_is_corrupt() {
+        let bytes = include_bytes!("../testdata/gif-frame-outside-screen.gif");
+        assert!(matches!(
+            greyscale(bytes, &Limits::default()),
+            Err(ConvertError::Corrupt(_))
         ));
     }
 

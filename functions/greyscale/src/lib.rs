@@ -58,7 +58,7 @@ async fn serve(req: Request) -> Result<Response, Error> {
     let call_id = req.headers().get(CALL_ID).cloned();
     let bytes = body::read(req.into_body(), settings.max_json_bytes).await?;
     let request: GreyRequest =
-        serde_json::from_slice(&bytes).map_err(|e| Error::Json(e.to_string()))?;
+        api::parse_json(&bytes, settings.max_json_depth).map_err(Error::Json)?;
     match (request.path, request.paths, request.url) {
         (Some(path), None, None) => Ok(api::created(&grey_stored(&path).await?)),
         (None, Some(paths), None) => {

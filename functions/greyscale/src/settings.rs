@@ -9,6 +9,8 @@ pub struct Settings {
     pub gateway_url: String,
     /// `max_image_bytes`: the largest image read from the store or a request (32 MiB).
     pub max_image_bytes: u64,
+    /// `max_json_depth`: the deepest JSON nesting accepted (8).
+    pub max_json_depth: usize,
     /// `max_json_bytes`: the largest JSON request (64 KiB).
     pub max_json_bytes: u64,
     /// `max_batch`: paths in one `{"paths": […]}` request (16).
@@ -44,6 +46,7 @@ impl Settings {
                 .to_string(),
             max_image_bytes: number("max_image_bytes", 32 << 20),
             max_json_bytes: number("max_json_bytes", 64 << 10),
+            max_json_depth: number("max_json_depth", 8) as usize,
             max_batch: number("max_batch", 16).max(1) as usize,
             limits: Limits {
                 max_pixels: number("max_pixels", defaults.max_pixels),

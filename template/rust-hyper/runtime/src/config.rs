@@ -173,7 +173,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => 3600.0,
             unit => return Err(format!("unknown unit {unit:?} (use ms, s, m or h)")),
         };
-        total += Duration::from_secs_f64(number * scale);
+        // Checked: `X-Timeout` is client input, and `1e300h` must be an error, not a panic.
+        let part = Duration::try_from_secs_f64(number * scale)
+            .map_err(|_| format!("{text:?} is out of range"))?;
+        total = total
+            .checked_add(part)
+            .ok_or_else(|| format!("{text:?} is out of range"))?;
         rest = &rest[unit_len..];
     }
     Ok(total)
@@ -194,6 +199,15 @@ mod tests {
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    /// Found by the `requests` fuzz target: huge values used to panic.
+    #[test]
+    fn out_of_range_durations_are_errors_not_panics() {
+        assert!(parse_duration("99999999999999999999999h").is_err());
+        assert!(parse_duration("18446744073709551615s18446744073709551615s").is_err());
+        assert!(parse_duration("1.5.5s").is_err());
+        assert!(parse_duration("33333333333333333333333333333333331s66m").is_err());
     }
 
     #[test]

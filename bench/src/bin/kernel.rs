@@ -1,7 +1,14 @@
 fn main() {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "../shared/corpus".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "../shared/corpus".into());
     let limits = kernel::convert::Limits::default();
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e != "txt")).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e != "txt"))
+        .collect();
     files.sort();
     for path in files {
         let bytes = std::fs::read(&path).unwrap();
@@ -13,6 +20,10 @@ fn main() {
             std::hint::black_box(out);
         }
         times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        println!("{:55} {:8.1} ms", path.file_name().unwrap().to_string_lossy(), times[1]);
+        println!(
+            "{:55} {:8.1} ms",
+            path.file_name().unwrap().to_string_lossy(),
+            times[1]
+        );
     }
 }

@@ -1,0 +1,388 @@
+//! The chaos test: `greyfaas up` under sustained mixed load while a random function
+//! replica is SIGKILLed every 2 s and the S3 store is killed once (and restarted by the
+//! runtime). Afterwards every stored object is checked with `greyfaas verify`.
+//!
+//! usage: greyfaas-chaos [--duration 60] [--concurrency 4] [--bin-dir target/release] [--corpus ../shared/corpus]
+//! Exit 1 if a target is missed: 0 bad objects; >= 99.9 % success outside the
+//! store-restart window; only 502/503 inside it.
+
+use greyfaas_bench::{Rng, Up, corpus, repo, serve_corpus};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const STACK: &str = r#"
+provider:
+  name: openfaas
+functions:
+  fetch-incoming:
+    lang: rust-hyper
+    handler: {repo}/functions/fetch-incoming
+    image: greyfaas/fetch-incoming:chaos
+    labels: {com.openfaas.scale.min: "2"}
+    annotations: {greyfaas.idempotent: "true"}
+    secrets: [s3-access-key, s3-secret-key]
+  greyscale:
+    lang: rust-hyper
+    handler: {repo}/functions/greyscale
+    image: greyfaas/greyscale:chaos
+    labels: {com.openfaas.scale.min: "2"}
+    annotations: {greyfaas.idempotent: "true"}
+    secrets: [s3-access-key, s3-secret-key]
+  get-object:
+    lang: rust-hyper
+    handler: {repo}/functions/get-object
+    image: greyfaas/get-object:chaos
+    labels: {com.openfaas.scale.min: "2"}
+    secrets: [s3-access-key, s3-secret-key]
+"#;
+
+/// One request's outcome: when it started and ended (since the run began) and its status
+/// (0 = transport failure).
+struct Outcome {
+    start: Duration,
+    end: Duration,
+    status: u16,
+}
+
+fn arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_string())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let duration = Duration::from_secs(arg("--duration", "60").parse().unwrap_or(60));
+    let concurrency: usize = arg("--concurrency", "4").parse().unwrap_or(4);
+    let bin_dir = std::path::PathBuf::from(arg(
+        "--bin-dir",
+        &repo().join("target/release").display().to_string(),
+    ));
+    let corpus_dir = std::path::PathBuf::from(arg(
+        "--corpus",
+        &repo().join("../shared/corpus").display().to_string(),
+    ));
+    let files = corpus(&corpus_dir).expect("the corpus");
+    let web = serve_corpus(corpus_dir.clone())
+        .await
+        .expect("the corpus server");
+    let dir = std::env::temp_dir().join(format!("greyfaas-chaos-{}", std::process::id()));
+    let mut up =
+        Up::start(&bin_dir, &dir, STACK, &["--allow-private-networks"]).expect("greyfaas up");
+    let gateway = up.gateway.clone();
+    let up_pid = up.child.id();
+    println!(
+        "chaos: {} s, {concurrency} clients, a replica killed every 2 s, the store killed once",
+        duration.as_secs()
+    );
+
+    let began = Instant::now();
+    let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
+    let known: Arc<Mutex<Vec<String>>> = Arc::default();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("a client");
+    let small: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .filter(|(_, b)| b.len() < 1 << 20)
+        .cloned()
+        .collect();
+
+    // The load: bounded by the duration and by a request cap.
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let (client, gateway, web, outcomes, known, files, small) = (
+            client.clone(),
+            gateway.clone(),
+            web.clone(),
+            outcomes.clone(),
+            known.clone(),
+            files.clone(),
+            small.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut rng = Rng::seeded();
+            for i in 0..200_000usize {
+                if began.elapsed() >= duration {
+                    break;
+                }
+                let start = began.elapsed();
+                let op = (i + worker) % 4;
+                let result = match op {
+                    0 => {
+                        let (name, _) = &files[rng.below(files.len())];
+                        let r = client
+                            .post(format!("{gateway}/function/fetch-incoming"))
+                            .json(&json!({"url": format!("{web}/corpus/{name}")}))
+                            .send()
+                            .await;
+                        remember(r, &known).await
+                    }
+                    1 => {
+                        let path = {
+                            let k = known.lock().unwrap();
+                            let incoming: Vec<&String> =
+                                k.iter().filter(|p| p.starts_with("/incoming/")).collect();
+                            (!incoming.is_empty())
+                                .then(|| incoming[rng.below(incoming.len())].clone())
+                        };
+                        match path {
+                            Some(p) => {
+                                remember(
+                                    client
+                                        .post(format!("{gateway}/function/greyscale"))
+                                        .json(&json!({"path": p}))
+                                        .send()
+                                        .await,
+                                    &known,
+                                )
+                                .await
+                            }
+                            None => continue,
+                        }
+                    }
+                    2 => {
+                        let (name, bytes) = &small[rng.below(small.len())];
+                        let mime = if name.ends_with(".gif") {
+                            "image/gif"
+                        } else if name.ends_with(".png") {
+                            "image/png"
+                        } else {
+                            "application/octet-stream"
+                        };
+                        let r = client
+                            .post(format!("{gateway}/function/greyscale"))
+                            .header("content-type", mime)
+                            .body(bytes.clone())
+                            .send()
+                            .await;
+                        match r {
+                            Ok(r) => {
+                                let s = r.status().as_u16();
+                                let _ = r.bytes().await;
+                                s
+                            }
+                            Err(_) => 0,
+                        }
+                    }
+                    _ => {
+                        let path = {
+                            let k = known.lock().unwrap();
+                            if k.is_empty() {
+                                None
+                            } else {
+                                Some(k[rng.below(k.len())].clone())
+                            }
+                        };
+                        match path {
+                            Some(p) => match client
+                                .get(format!("{gateway}/function/get-object{p}"))
+                                .send()
+                                .await
+                            {
+                                Ok(r) => {
+                                    let s = r.status().as_u16();
+                                    let _ = r.bytes().await;
+                                    s
+                                }
+                                Err(_) => 0,
+                            },
+                            None => continue,
+                        }
+                    }
+                };
+                outcomes.lock().unwrap().push(Outcome {
+                    start,
+                    end: began.elapsed(),
+                    status: result,
+                });
+            }
+        }));
+    }
+
+    // The chaos: a random replica every 2 s; the store once, half way through.
+    let mut rng = Rng::seeded();
+    let mut kills = 0;
+    let mut store_window: Option<(Duration, Duration)> = None;
+    while began.elapsed() < duration {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if store_window.is_none()
+            && began.elapsed() >= duration / 2
+            && let Some((pid, port)) = store_process(up_pid)
+        {
+            let down = began.elapsed();
+            // SAFETY: a process we started (through greyfaas up).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let mut back = down;
+            for _ in 0..300 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+                {
+                    back = began.elapsed();
+                    break;
+                }
+            }
+            // Requests that began before the store came back, plus a short settling time.
+            store_window = Some((down, back + Duration::from_secs(2)));
+            println!(
+                "chaos: store killed at {:.1}s, back at {:.1}s",
+                down.as_secs_f64(),
+                back.as_secs_f64()
+            );
+        }
+        let list: Value = match client
+            .get(format!("{gateway}/system/functions"))
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => continue,
+        };
+        let pids: Vec<i64> = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|f| {
+                f["greyfaas"]["pids"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|p| p.as_i64())
+            .collect();
+        if !pids.is_empty() {
+            let pid = pids[rng.below(pids.len())];
+            // SAFETY: a replica process of the greyfaas we started.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            kills += 1;
+        }
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    up.stop();
+
+    let verify = std::process::Command::new(bin_dir.join("greyfaas"))
+        .arg("verify")
+        .arg("--data-dir")
+        .arg(&up.data_dir)
+        .output()
+        .expect("greyfaas verify");
+    let verify_out = String::from_utf8_lossy(&verify.stdout).to_string();
+    let (checked, bad) = parse_verify(&verify_out);
+
+    let outcomes = outcomes.lock().unwrap();
+    let in_window = |o: &Outcome| store_window.is_some_and(|(a, b)| o.end >= a && o.start <= b);
+    let ok = |s: u16| (200..300).contains(&s);
+    let outside: Vec<&Outcome> = outcomes.iter().filter(|o| !in_window(o)).collect();
+    let outside_ok = outside.iter().filter(|o| ok(o.status)).count();
+    let mut failures: BTreeMap<u16, usize> = BTreeMap::new();
+    for o in outcomes.iter().filter(|o| !ok(o.status)) {
+        *failures.entry(o.status).or_default() += 1;
+    }
+    let window_bad: Vec<u16> = outcomes
+        .iter()
+        .filter(|o| in_window(o) && !ok(o.status) && !matches!(o.status, 502 | 503))
+        .map(|o| o.status)
+        .collect();
+    let rate = 100.0 * outside_ok as f64 / outside.len().max(1) as f64;
+
+    println!("| measure | value |\n| --- | --- |");
+    println!("| requests sent | {} |", outcomes.len());
+    println!(
+        "| successes (2xx) | {} |",
+        outcomes.iter().filter(|o| ok(o.status)).count()
+    );
+    println!("| failures by status (0 = connection) | {failures:?} |");
+    println!("| replicas killed | {kills} |");
+    println!(
+        "| success rate outside the store-restart window (>= 1 replica of each function alive throughout) | {rate:.3} % ({outside_ok}/{}) |",
+        outside.len()
+    );
+    println!(
+        "| failures inside the window that are not 502/503 | {} |",
+        window_bad.len()
+    );
+    println!("| objects checked | {checked} |");
+    println!("| objects bad | {bad} |");
+    if !verify_out.contains(" bad") {
+        println!("verify said: {verify_out}");
+    }
+    let passed =
+        bad == 0 && checked > 0 && rate >= 99.9 && window_bad.is_empty() && store_window.is_some();
+    println!("chaos: {}", if passed { "PASS" } else { "FAIL" });
+    let _ = std::fs::remove_dir_all(&dir);
+    if passed {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
+/// Status of a JSON-answering call, remembering any `path` it returns.
+async fn remember(response: reqwest::Result<reqwest::Response>, known: &Mutex<Vec<String>>) -> u16 {
+    let Ok(response) = response else { return 0 };
+    let status = response.status().as_u16();
+    if let Ok(json) = response.json::<Value>().await
+        && let Some(path) = json["path"].as_str()
+    {
+        let mut known = known.lock().unwrap();
+        if !known.iter().any(|p| p == path) {
+            known.push(path.to_string());
+        }
+    }
+    status
+}
+
+/// The embedded store's process (a child of `greyfaas up` running `greyfaas store`) and port.
+fn store_process(parent: u32) -> Option<(i32, u16)> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid != Some(parent) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).to_string())
+            .collect();
+        if args.get(1).is_some_and(|a| a == "store") {
+            let port = args
+                .iter()
+                .position(|a| a == "--port")
+                .and_then(|i| args.get(i + 1))
+                .and_then(|p| p.parse().ok())?;
+            return Some((pid, port));
+        }
+    }
+    None
+}
+
+/// "verify: N objects checked, M bad" → (N, M).
+fn parse_verify(out: &str) -> (usize, usize) {
+    let line = out.lines().find(|l| l.starts_with("verify:")).unwrap_or("");
+    let numbers: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    (
+        numbers.first().copied().unwrap_or(0),
+        numbers.get(1).copied().unwrap_or(usize::MAX),
+    )
+}
