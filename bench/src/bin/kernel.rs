@@ -1,29 +1,96 @@
-fn main() {
-    let dir = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "../shared/corpus".into());
-    let limits = kernel::convert::Limits::default();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e != "txt"))
-        .collect();
-    files.sort();
-    for path in files {
-        let bytes = std::fs::read(&path).unwrap();
-        let mut times = Vec::new();
-        for _ in 0..3 {
-            let t = std::time::Instant::now();
-            let out = kernel::convert::greyscale(&bytes, &limits).unwrap();
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
-            std::hint::black_box(out);
-        }
-        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+//! Kernel benchmark: decode → greyscale → encode in the same format, for every corpus
+//! image, against ImageMagick (`convert in -colorspace Gray out`), libvips
+//! (`vips colourspace in out b-w`) and, for JPEG, `jpegtran -grayscale` (lossless; it
+//! drops chroma without decoding pixels — a lower bound). Prints a markdown table of
+//! medians. Our kernel is timed twice: in-process, and as a process per image
+//! (`kernel one IN OUT`), which is what the CLI tools are measured as.
+//!
+//! usage: kernel [--corpus DIR] [--runs N]      |      kernel one IN OUT
+
+use greyfaas_bench::{corpus, quantile, repo};
+use kernel::convert::{Limits, greyscale};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("one") {
+        return one(Path::new(&args[2]), Path::new(&args[3]));
+    }
+    let arg = |name: &str, default: String| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or(default);
+    let corpus_dir = PathBuf::from(arg("--corpus", repo().join("../shared/corpus").display().to_string()));
+    let runs: usize = arg("--runs", "5".into()).parse().unwrap_or(5).max(1);
+    let out_dir = std::env::temp_dir().join(format!("greyfaas-kernel-{}", std::process::id()));
+    std::fs::create_dir_all(&out_dir).expect("a temp dir");
+    let me = std::env::current_exe().expect("own path");
+
+    println!("| image | greyfaas in-process ms | greyfaas process ms | ImageMagick ms | libvips ms | jpegtran ms | greyfaas / vips | greyfaas / jpegtran |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (name, bytes) in corpus(&corpus_dir).expect("the corpus") {
+        let input = corpus_dir.join(&name);
+        let ext = Path::new(&name).extension().and_then(|e| e.to_str()).unwrap_or("img").to_string();
+        let out = |tool: &str| out_dir.join(format!("{tool}.{ext}"));
+        let limits = Limits::default();
+        let in_process = median(runs, || {
+            let started = Instant::now();
+            std::hint::black_box(greyscale(&bytes, &limits).expect("the corpus converts"));
+            Some(started.elapsed().as_secs_f64() * 1e3)
+        });
+        let ours = median(runs, || time(Command::new(&me).arg("one").arg(&input).arg(out("greyfaas"))));
+        let magick = median(runs, || time(Command::new("convert").arg(&input).args(["-colorspace", "Gray"]).arg(out("magick"))));
+        let vips = median(runs, || time(Command::new("vips").arg("colourspace").arg(&input).arg(out("vips")).arg("b-w")));
+        let jpegtran = if ext == "jpg" {
+            median(runs, || {
+                let file = std::fs::File::create(out("jpegtran")).ok()?;
+                time(Command::new("jpegtran").arg("-grayscale").arg(&input).stdout(file))
+            })
+        } else {
+            None
+        };
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => format!("{:.2}x", a / b),
+            _ => "–".into(),
+        };
         println!(
-            "{:55} {:8.1} ms",
-            path.file_name().unwrap().to_string_lossy(),
-            times[1]
+            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+            fmt(in_process),
+            fmt(ours),
+            fmt(magick),
+            fmt(vips),
+            fmt(jpegtran),
+            ratio(ours, vips),
+            ratio(ours, jpegtran)
         );
     }
+    let _ = std::fs::remove_dir_all(&out_dir);
+    std::process::ExitCode::SUCCESS
+}
+
+/// `kernel one IN OUT`: one conversion, as a process.
+fn one(input: &Path, output: &Path) -> std::process::ExitCode {
+    let Ok(bytes) = std::fs::read(input) else { return std::process::ExitCode::FAILURE };
+    match greyscale(&bytes, &Limits::default()) {
+        Ok(out) if std::fs::write(output, &out.bytes).is_ok() => std::process::ExitCode::SUCCESS,
+        _ => std::process::ExitCode::FAILURE,
+    }
+}
+
+/// Wall time of a command in ms, or `None` if it is missing or fails.
+fn time(command: &mut Command) -> Option<f64> {
+    let started = Instant::now();
+    let status = command.stderr(std::process::Stdio::null()).status().ok()?;
+    status.success().then(|| started.elapsed().as_secs_f64() * 1e3)
+}
+
+/// The median of `runs` measurements (after one warm-up), or `None` if any failed.
+fn median(runs: usize, mut measure: impl FnMut() -> Option<f64>) -> Option<f64> {
+    measure()?;
+    let mut samples = (0..runs).map(|_| measure()).collect::<Option<Vec<f64>>>()?;
+    samples.sort_by(|a, b| a.total_cmp(b));
+    Some(quantile(&samples, 0.5))
+}
+
+fn fmt(ms: Option<f64>) -> String {
+    ms.map_or("–".into(), |ms| format!("{ms:.1}"))
 }
