@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 
 fn arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_string())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_string())
 }
 
 /// Starts a function binary on a free port; returns it, its port and the start instant.
@@ -61,8 +65,14 @@ fn memory(pid: u32, field: &str) -> f64 {
 }
 
 fn main() {
-    let bin_dir = PathBuf::from(arg("--bin-dir", &repo().join("target/release").display().to_string()));
-    let corpus_dir = PathBuf::from(arg("--corpus", &repo().join("../shared/corpus").display().to_string()));
+    let bin_dir = PathBuf::from(arg(
+        "--bin-dir",
+        &repo().join("target/release").display().to_string(),
+    ));
+    let corpus_dir = PathBuf::from(arg(
+        "--corpus",
+        &repo().join("../shared/corpus").display().to_string(),
+    ));
     let secrets = std::env::temp_dir().join(format!("greyfaas-footprint-{}", std::process::id()));
     std::fs::create_dir_all(&secrets).expect("temp dir");
     std::fs::write(secrets.join("s3-access-key"), "bench").expect("secret");
@@ -103,11 +113,22 @@ fn main() {
     assert!(wait_healthy(port));
     let before = memory(child.id(), "VmHWM:");
     let response = std::process::Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "content-type: application/octet-stream", "--data-binary"])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "content-type: application/octet-stream",
+            "--data-binary",
+        ])
         .arg(format!("@{}", corpus_dir.join(&name).display()))
         .arg(format!("http://127.0.0.1:{port}/"))
         .output();
-    let status = response.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default();
+    let status = response
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
     let peak = memory(child.id(), "VmHWM:");
     let decoded = f64::from(w) * f64::from(h) * f64::from(channels) / (1024.0 * 1024.0);
     let _ = child.kill();
@@ -115,13 +136,19 @@ fn main() {
     println!();
     println!("| largest image | decoded MB | greyscale peak RSS MB | peak / decoded | status |");
     println!("| --- | ---: | ---: | ---: | --- |");
-    println!("| {name} ({w}x{h}, {} KB file) | {decoded:.1} | {peak:.1} (idle {before:.1}) | {:.2}x | {status} |", bytes.len() / 1024, peak / decoded);
+    println!(
+        "| {name} ({w}x{h}, {} KB file) | {decoded:.1} | {peak:.1} (idle {before:.1}) | {:.2}x | {status} |",
+        bytes.len() / 1024,
+        peak / decoded
+    );
     let _ = std::fs::remove_dir_all(&secrets);
 }
 
 /// Width, height and decoded channels, read from the header only.
 fn image_header(bytes: &[u8]) -> Option<(u32, u32, u32)> {
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().ok()?;
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
     let decoder = reader.into_decoder().ok()?;
     let (w, h) = image::ImageDecoder::dimensions(&decoder);
     let channels = u32::from(image::ImageDecoder::color_type(&decoder).channel_count());

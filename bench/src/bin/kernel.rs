@@ -18,18 +18,33 @@ fn main() -> std::process::ExitCode {
     if args.get(1).map(String::as_str) == Some("one") {
         return one(Path::new(&args[2]), Path::new(&args[3]));
     }
-    let arg = |name: &str, default: String| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or(default);
-    let corpus_dir = PathBuf::from(arg("--corpus", repo().join("../shared/corpus").display().to_string()));
+    let arg = |name: &str, default: String| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .unwrap_or(default)
+    };
+    let corpus_dir = PathBuf::from(arg(
+        "--corpus",
+        repo().join("../shared/corpus").display().to_string(),
+    ));
     let runs: usize = arg("--runs", "5".into()).parse().unwrap_or(5).max(1);
     let out_dir = std::env::temp_dir().join(format!("greyfaas-kernel-{}", std::process::id()));
     std::fs::create_dir_all(&out_dir).expect("a temp dir");
     let me = std::env::current_exe().expect("own path");
 
-    println!("| image | greyfaas in-process ms | greyfaas process ms | ImageMagick ms | libvips ms | jpegtran ms | greyfaas / vips | greyfaas / jpegtran |");
+    println!(
+        "| image | greyfaas in-process ms | greyfaas process ms | ImageMagick ms | libvips ms | jpegtran ms | greyfaas / vips | greyfaas / jpegtran |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (name, bytes) in corpus(&corpus_dir).expect("the corpus") {
         let input = corpus_dir.join(&name);
-        let ext = Path::new(&name).extension().and_then(|e| e.to_str()).unwrap_or("img").to_string();
+        let ext = Path::new(&name)
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("img")
+            .to_string();
         let out = |tool: &str| out_dir.join(format!("{tool}.{ext}"));
         let limits = Limits::default();
         let in_process = median(runs, || {
@@ -37,13 +52,40 @@ fn main() -> std::process::ExitCode {
             std::hint::black_box(greyscale(&bytes, &limits).expect("the corpus converts"));
             Some(started.elapsed().as_secs_f64() * 1e3)
         });
-        let ours = median(runs, || time(Command::new(&me).arg("one").arg(&input).arg(out("greyfaas"))));
-        let magick = median(runs, || time(Command::new("convert").arg(&input).args(["-colorspace", "Gray"]).arg(out("magick"))));
-        let vips = median(runs, || time(Command::new("vips").arg("colourspace").arg(&input).arg(out("vips")).arg("b-w")));
+        let ours = median(runs, || {
+            time(
+                Command::new(&me)
+                    .arg("one")
+                    .arg(&input)
+                    .arg(out("greyfaas")),
+            )
+        });
+        let magick = median(runs, || {
+            time(
+                Command::new("convert")
+                    .arg(&input)
+                    .args(["-colorspace", "Gray"])
+                    .arg(out("magick")),
+            )
+        });
+        let vips = median(runs, || {
+            time(
+                Command::new("vips")
+                    .arg("colourspace")
+                    .arg(&input)
+                    .arg(out("vips"))
+                    .arg("b-w"),
+            )
+        });
         let jpegtran = if ext == "jpg" {
             median(runs, || {
                 let file = std::fs::File::create(out("jpegtran")).ok()?;
-                time(Command::new("jpegtran").arg("-grayscale").arg(&input).stdout(file))
+                time(
+                    Command::new("jpegtran")
+                        .arg("-grayscale")
+                        .arg(&input)
+                        .stdout(file),
+                )
             })
         } else {
             None
@@ -69,7 +111,9 @@ fn main() -> std::process::ExitCode {
 
 /// `kernel one IN OUT`: one conversion, as a process.
 fn one(input: &Path, output: &Path) -> std::process::ExitCode {
-    let Ok(bytes) = std::fs::read(input) else { return std::process::ExitCode::FAILURE };
+    let Ok(bytes) = std::fs::read(input) else {
+        return std::process::ExitCode::FAILURE;
+    };
     match greyscale(&bytes, &Limits::default()) {
         Ok(out) if std::fs::write(output, &out.bytes).is_ok() => std::process::ExitCode::SUCCESS,
         _ => std::process::ExitCode::FAILURE,
@@ -80,7 +124,9 @@ fn one(input: &Path, output: &Path) -> std::process::ExitCode {
 fn time(command: &mut Command) -> Option<f64> {
     let started = Instant::now();
     let status = command.stderr(std::process::Stdio::null()).status().ok()?;
-    status.success().then(|| started.elapsed().as_secs_f64() * 1e3)
+    status
+        .success()
+        .then(|| started.elapsed().as_secs_f64() * 1e3)
 }
 
 /// The median of `runs` measurements (after one warm-up), or `None` if any failed.

@@ -5,7 +5,7 @@
 //! capped in request count. The load generator, the gateway and the functions share
 //! the machine's cores.
 //!
-//! usage: service [--seconds 10] [--bin-dir target/release] [--corpus DIR]
+//! usage: service [--seconds 10] [--only <operation substring>] [--bin-dir target/release] [--corpus DIR]
 
 use greyfaas_bench::{Up, corpus, quantile, repo, serve_corpus};
 use serde_json::{Value, json};
@@ -45,25 +45,52 @@ enum Call {
 
 fn arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_string())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_string())
 }
 
 #[tokio::main]
 async fn main() {
-    let seconds: u64 = arg("--seconds", "10").parse::<u64>().unwrap_or(10).clamp(1, 20);
-    let bin_dir = std::path::PathBuf::from(arg("--bin-dir", &repo().join("target/release").display().to_string()));
-    let corpus_dir = std::path::PathBuf::from(arg("--corpus", &repo().join("../shared/corpus").display().to_string()));
+    let seconds: u64 = arg("--seconds", "10")
+        .parse::<u64>()
+        .unwrap_or(10)
+        .clamp(1, 20);
+    let bin_dir = std::path::PathBuf::from(arg(
+        "--bin-dir",
+        &repo().join("target/release").display().to_string(),
+    ));
+    let corpus_dir = std::path::PathBuf::from(arg(
+        "--corpus",
+        &repo().join("../shared/corpus").display().to_string(),
+    ));
     let files = corpus(&corpus_dir).expect("the corpus");
-    let web = serve_corpus(corpus_dir.clone()).await.expect("corpus server");
+    let web = serve_corpus(corpus_dir.clone())
+        .await
+        .expect("corpus server");
     let dir = std::env::temp_dir().join(format!("greyfaas-bench-{}", std::process::id()));
     let up = Up::start(&bin_dir, &dir, STACK, &["--allow-private-networks"]).expect("greyfaas up");
     let gw = up.gateway.clone();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64).timeout(Duration::from_secs(60)).build().expect("client");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
 
     let fetch = |name: &str| {
         let (client, gw, url) = (client.clone(), gw.clone(), format!("{web}/corpus/{name}"));
         async move {
-            let r: Value = client.post(format!("{gw}/function/fetch-incoming")).json(&json!({"url": url})).send().await.expect("fetch").json().await.expect("json");
+            let r: Value = client
+                .post(format!("{gw}/function/fetch-incoming"))
+                .json(&json!({"url": url}))
+                .send()
+                .await
+                .expect("fetch")
+                .json()
+                .await
+                .expect("json");
             r["path"].as_str().expect("a path").to_string()
         }
     };
@@ -73,24 +100,60 @@ async fn main() {
     let small = fetch(small_name).await;
     let large = fetch(large_name).await;
     let medium = fetch(medium_name).await;
-    let medium_bytes = bytes::Bytes::from(files.iter().find(|(n, _)| n == medium_name).expect("medium").1.clone());
-    let size = |n: &str| files.iter().find(|(f, _)| f == n).map_or(0, |(_, b)| b.len() / 1024);
+    let medium_bytes = bytes::Bytes::from(
+        files
+            .iter()
+            .find(|(n, _)| n == medium_name)
+            .expect("medium")
+            .1
+            .clone(),
+    );
+    let size = |n: &str| {
+        files
+            .iter()
+            .find(|(f, _)| f == n)
+            .map_or(0, |(_, b)| b.len() / 1024)
+    };
 
     let cells: Vec<(String, Call)> = vec![
-        (format!("get-object, {} KB PNG", size(small_name)), Call::Get(format!("{gw}/function/get-object{small}"))),
-        (format!("get-object, {} KB JPEG", size(large_name)), Call::Get(format!("{gw}/function/get-object{large}"))),
-        ("greyscale by path, 1365x1074 JPEG".into(), Call::PostJson(format!("{gw}/function/greyscale"), json!({"path": medium}))),
-        ("greyscale raw, 1365x1074 JPEG".into(), Call::PostBytes(format!("{gw}/function/greyscale"), "image/jpeg", medium_bytes)),
         (
-            format!("fetch-incoming, {} KB PNG from a local server", size(small_name)),
-            Call::PostJson(format!("{gw}/function/fetch-incoming"), json!({"url": format!("{web}/corpus/{small_name}")})),
+            format!("get-object, {} KB PNG", size(small_name)),
+            Call::Get(format!("{gw}/function/get-object{small}")),
+        ),
+        (
+            format!("get-object, {} KB JPEG", size(large_name)),
+            Call::Get(format!("{gw}/function/get-object{large}")),
+        ),
+        (
+            "greyscale by path, 1365x1074 JPEG".into(),
+            Call::PostJson(format!("{gw}/function/greyscale"), json!({"path": medium})),
+        ),
+        (
+            "greyscale raw, 1365x1074 JPEG".into(),
+            Call::PostBytes(
+                format!("{gw}/function/greyscale"),
+                "image/jpeg",
+                medium_bytes,
+            ),
+        ),
+        (
+            format!(
+                "fetch-incoming, {} KB PNG from a local server",
+                size(small_name)
+            ),
+            Call::PostJson(
+                format!("{gw}/function/fetch-incoming"),
+                json!({"url": format!("{web}/corpus/{small_name}")}),
+            ),
         ),
     ];
     println!("| operation | concurrency | req/s | p50 ms | p99 ms | errors |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for (label, call) in cells {
+    let only = arg("--only", "");
+    for (label, call) in cells.into_iter().filter(|(label, _)| label.contains(&only)) {
         for concurrency in [1usize, 4, 16] {
-            let (rate, p50, p99, errors) = run_cell(&client, &call, concurrency, Duration::from_secs(seconds)).await;
+            let (rate, p50, p99, errors) =
+                run_cell(&client, &call, concurrency, Duration::from_secs(seconds)).await;
             println!("| {label} | {concurrency} | {rate:.0} | {p50:.1} | {p99:.1} | {errors} |");
         }
     }
@@ -99,13 +162,23 @@ async fn main() {
 }
 
 /// Runs `call` from `concurrency` loops for `length` (and at most 2 M requests).
-async fn run_cell(client: &reqwest::Client, call: &Call, concurrency: usize, length: Duration) -> (f64, f64, f64, usize) {
+async fn run_cell(
+    client: &reqwest::Client,
+    call: &Call,
+    concurrency: usize,
+    length: Duration,
+) -> (f64, f64, f64, usize) {
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
     let errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, call, latencies, errors) = (client.clone(), call.clone(), latencies.clone(), errors.clone());
+        let (client, call, latencies, errors) = (
+            client.clone(),
+            call.clone(),
+            latencies.clone(),
+            errors.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             for _ in 0..2_000_000 / concurrency {
@@ -116,7 +189,10 @@ async fn run_cell(client: &reqwest::Client, call: &Call, concurrency: usize, len
                 let request = match &call {
                     Call::Get(url) => client.get(url),
                     Call::PostJson(url, body) => client.post(url).json(body),
-                    Call::PostBytes(url, ct, body) => client.post(url).header("content-type", *ct).body(body.clone()),
+                    Call::PostBytes(url, ct, body) => client
+                        .post(url)
+                        .header("content-type", *ct)
+                        .body(body.clone()),
                 };
                 match request.send().await {
                     Ok(r) if r.status().is_success() => {
@@ -138,5 +214,10 @@ async fn run_cell(client: &reqwest::Client, call: &Call, concurrency: usize, len
     let mut samples = latencies.lock().unwrap().clone();
     samples.sort_by(|a, b| a.total_cmp(b));
     let errors = errors.load(std::sync::atomic::Ordering::Relaxed);
-    (samples.len() as f64 / elapsed, quantile(&samples, 0.5), quantile(&samples, 0.99), errors)
+    (
+        samples.len() as f64 / elapsed,
+        quantile(&samples, 0.5),
+        quantile(&samples, 0.99),
+        errors,
+    )
 }

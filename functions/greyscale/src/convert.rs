@@ -66,6 +66,10 @@ pub fn greyscale(bytes: &[u8], limits: &Limits) -> Result<Converted, ConvertErro
     let format = ImageFormat::sniff(bytes).ok_or(ConvertError::NotImage)?;
     let bytes = match format {
         ImageFormat::Gif => grey_gif(bytes, limits)?,
+        ImageFormat::Jpeg => match grey_jpeg_fast(bytes, limits)? {
+            Some(out) => out,
+            None => encode(&grey(decode(bytes, format, limits)?), format, limits)?,
+        },
         _ => {
             let image = decode(bytes, format, limits)?;
             encode(&grey(image), format, limits)?
@@ -112,6 +116,65 @@ fn decode(
     DynamicImage::from_decoder(decoder).map_err(decode_error)
 }
 
+/// JPEG in YCbCr or grey: decode only the luma channel (no chroma upsampling, no colour
+/// conversion) and encode it. `None` for CMYK/YCCK and other rarities, which take the
+/// general path.
+fn grey_jpeg_fast(bytes: &[u8], limits: &Limits) -> Result<Option<Vec<u8>>, ConvertError> {
+    use zune_core::colorspace::ColorSpace;
+    let options = zune_core::options::DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::Luma)
+        .set_max_width(usize::MAX)
+        .set_max_height(usize::MAX);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(
+        zune_core::bytestream::ZCursor::new(bytes),
+        options,
+    );
+    decoder
+        .decode_headers()
+        .map_err(|e| ConvertError::Corrupt(format!("{e:?}")))?;
+    let (width, height) = decoder
+        .dimensions()
+        .ok_or_else(|| ConvertError::Corrupt("no JPEG frame header".into()))?;
+    check_pixels(width as u64, height as u64, limits)?;
+    if !matches!(
+        decoder.input_colorspace(),
+        Some(ColorSpace::YCbCr | ColorSpace::Luma)
+    ) {
+        return Ok(None);
+    }
+    let luma = decoder
+        .decode()
+        .map_err(|e| ConvertError::Corrupt(format!("{e:?}")))?;
+    if luma.len() != width * height {
+        return Err(ConvertError::Corrupt(
+            "JPEG decoded to an unexpected size".into(),
+        ));
+    }
+    encode_jpeg_luma(&luma, width, height, limits.jpeg_quality).map(Some)
+}
+
+/// Encodes 8-bit luma as a one-component baseline JPEG.
+fn encode_jpeg_luma(
+    luma: &[u8],
+    width: usize,
+    height: usize,
+    quality: u8,
+) -> Result<Vec<u8>, ConvertError> {
+    let (w, h) = match (u16::try_from(width), u16::try_from(height)) {
+        (Ok(w), Ok(h)) => (w, h),
+        _ => {
+            return Err(ConvertError::Encode(format!(
+                "{width}x{height} is beyond JPEG's 65535 limit"
+            )));
+        }
+    };
+    let mut out = Vec::with_capacity(luma.len() / 4);
+    jpeg_encoder::Encoder::new(&mut out, quality)
+        .encode(luma, w, h, jpeg_encoder::ColorType::Luma)
+        .map_err(|e| ConvertError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
 fn decode_error(err: image::ImageError) -> ConvertError {
     match err {
         image::ImageError::Limits(e) => {
@@ -149,8 +212,7 @@ fn encode(
     let result = match format {
         ImageFormat::Jpeg => {
             let luma = image.to_luma8(); // JPEG has no alpha and no 16-bit baseline
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, limits.jpeg_quality)
-                .write_image(luma.as_raw(), w, h, image::ExtendedColorType::L8)
+            return encode_jpeg_luma(luma.as_raw(), w as usize, h as usize, limits.jpeg_quality);
         }
         ImageFormat::Png => image::codecs::png::PngEncoder::new_with_quality(
             &mut out,
