@@ -58,7 +58,9 @@ async fn serve(req: Request) -> Result<Response, Error> {
         return Err(Error::BadRange(range.to_string()));
     }
     let object = store.get(&path, range).await?;
-    let mut response = http::Response::new(body::stream(object.body.into_inner()));
+    // The store streams small pieces; pass them on in large frames.
+    let stream = body::Coalesce::new(object.body.into_inner(), 256 << 10);
+    let mut response = http::Response::new(body::stream(stream));
     set_headers(
         &mut response,
         &object.info.content_type,
