@@ -8,6 +8,37 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// The value after `--name` on the command line, or `default`.
+pub fn arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// A stack.yml for the load tools: the three functions of this repository, each with
+/// `min_replicas` replicas, the content-addressed ones marked safe to retry.
+pub fn stack(min_replicas: u32) -> String {
+    let function = |name: &str, idempotent: bool| {
+        let retry = if idempotent {
+            "\n    annotations: {greyfaas.idempotent: \"true\"}"
+        } else {
+            ""
+        };
+        format!(
+            "  {name}:\n    lang: rust-hyper\n    handler: {{repo}}/functions/{name}\n    image: greyfaas/{name}:bench\n    labels: {{com.openfaas.scale.min: \"{min_replicas}\"}}{retry}\n    secrets: [s3-access-key, s3-secret-key]\n"
+        )
+    };
+    format!(
+        "provider:\n  name: openfaas\nfunctions:\n{}{}{}",
+        function("fetch-incoming", true),
+        function("greyscale", true),
+        function("get-object", false)
+    )
+}
+
 /// The repository root (bench/ is one level down).
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -6,37 +6,11 @@
 //! Exit 1 if a target is missed: 0 bad objects; >= 99.9 % success outside the
 //! store-restart window; only 502/503 inside it.
 
-use greyfaas_bench::{Rng, Up, corpus, repo, serve_corpus};
+use greyfaas_bench::{Rng, Up, arg, corpus, repo, serve_corpus, stack};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-const STACK: &str = r#"
-provider:
-  name: openfaas
-functions:
-  fetch-incoming:
-    lang: rust-hyper
-    handler: {repo}/functions/fetch-incoming
-    image: greyfaas/fetch-incoming:chaos
-    labels: {com.openfaas.scale.min: "2"}
-    annotations: {greyfaas.idempotent: "true"}
-    secrets: [s3-access-key, s3-secret-key]
-  greyscale:
-    lang: rust-hyper
-    handler: {repo}/functions/greyscale
-    image: greyfaas/greyscale:chaos
-    labels: {com.openfaas.scale.min: "2"}
-    annotations: {greyfaas.idempotent: "true"}
-    secrets: [s3-access-key, s3-secret-key]
-  get-object:
-    lang: rust-hyper
-    handler: {repo}/functions/get-object
-    image: greyfaas/get-object:chaos
-    labels: {com.openfaas.scale.min: "2"}
-    secrets: [s3-access-key, s3-secret-key]
-"#;
 
 /// One request's outcome: when it started and ended (since the run began) and its status
 /// (0 = transport failure).
@@ -44,15 +18,6 @@ struct Outcome {
     start: Duration,
     end: Duration,
     status: u16,
-}
-
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_string())
 }
 
 #[tokio::main]
@@ -73,7 +38,7 @@ async fn main() -> std::process::ExitCode {
         .expect("the corpus server");
     let dir = std::env::temp_dir().join(format!("greyfaas-chaos-{}", std::process::id()));
     let mut up =
-        Up::start(&bin_dir, &dir, STACK, &["--allow-private-networks"]).expect("greyfaas up");
+        Up::start(&bin_dir, &dir, &stack(2), &["--allow-private-networks"]).expect("greyfaas up");
     let gateway = up.gateway.clone();
     let up_pid = up.child.id();
     println!(

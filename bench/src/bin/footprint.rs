@@ -4,19 +4,10 @@
 //!
 //! usage: footprint [--bin-dir target/release] [--corpus DIR]
 
-use greyfaas_bench::{corpus, free_port, quantile, repo};
+use greyfaas_bench::{arg, corpus, free_port, quantile, repo};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_string())
-}
 
 /// Starts a function binary on a free port; returns it, its port and the start instant.
 fn spawn(binary: &Path, secrets: &Path) -> (Child, u16, Instant) {

@@ -7,7 +7,7 @@
 //!
 //! usage: kernel [--corpus DIR] [--runs N]      |      kernel one IN OUT
 
-use greyfaas_bench::{corpus, quantile, repo};
+use greyfaas_bench::{arg, corpus, quantile, repo};
 use kernel::convert::{Limits, greyscale};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,18 +18,11 @@ fn main() -> std::process::ExitCode {
     if args.get(1).map(String::as_str) == Some("one") {
         return one(Path::new(&args[2]), Path::new(&args[3]));
     }
-    let arg = |name: &str, default: String| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-            .unwrap_or(default)
-    };
     let corpus_dir = PathBuf::from(arg(
         "--corpus",
-        repo().join("../shared/corpus").display().to_string(),
+        &repo().join("../shared/corpus").display().to_string(),
     ));
-    let runs: usize = arg("--runs", "5".into()).parse().unwrap_or(5).max(1);
+    let runs: usize = arg("--runs", "5").parse().unwrap_or(5).max(1);
     let out_dir = std::env::temp_dir().join(format!("greyfaas-kernel-{}", std::process::id()));
     std::fs::create_dir_all(&out_dir).expect("a temp dir");
     let me = std::env::current_exe().expect("own path");

@@ -7,33 +7,10 @@
 //!
 //! usage: service [--seconds 10] [--only <operation substring>] [--bin-dir target/release] [--corpus DIR]
 
-use greyfaas_bench::{Up, corpus, quantile, repo, serve_corpus};
+use greyfaas_bench::{Up, arg, corpus, quantile, repo, serve_corpus, stack};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-const STACK: &str = r#"
-provider:
-  name: openfaas
-functions:
-  fetch-incoming:
-    lang: rust-hyper
-    handler: {repo}/functions/fetch-incoming
-    image: greyfaas/fetch-incoming:bench
-    annotations: {greyfaas.idempotent: "true"}
-    secrets: [s3-access-key, s3-secret-key]
-  greyscale:
-    lang: rust-hyper
-    handler: {repo}/functions/greyscale
-    image: greyfaas/greyscale:bench
-    annotations: {greyfaas.idempotent: "true"}
-    secrets: [s3-access-key, s3-secret-key]
-  get-object:
-    lang: rust-hyper
-    handler: {repo}/functions/get-object
-    image: greyfaas/get-object:bench
-    secrets: [s3-access-key, s3-secret-key]
-"#;
 
 /// One kind of request.
 #[derive(Clone)]
@@ -41,15 +18,6 @@ enum Call {
     Get(String),
     PostJson(String, Value),
     PostBytes(String, &'static str, bytes::Bytes),
-}
-
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_string())
 }
 
 #[tokio::main]
@@ -71,7 +39,8 @@ async fn main() {
         .await
         .expect("corpus server");
     let dir = std::env::temp_dir().join(format!("greyfaas-bench-{}", std::process::id()));
-    let up = Up::start(&bin_dir, &dir, STACK, &["--allow-private-networks"]).expect("greyfaas up");
+    let up =
+        Up::start(&bin_dir, &dir, &stack(1), &["--allow-private-networks"]).expect("greyfaas up");
     let gw = up.gateway.clone();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)

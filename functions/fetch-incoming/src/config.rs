@@ -2,7 +2,7 @@
 
 use crate::guard::Guard;
 use once_cell::sync::Lazy;
-use openfaas_runtime::parse_duration;
+use openfaas_runtime::{number_setting, parse_duration};
 use std::time::Duration;
 
 /// Every limit and switch of fetch-incoming.
@@ -35,16 +35,7 @@ impl Settings {
 
     /// Reads settings through `lookup`; an unreadable value keeps its default (logged).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Settings {
-        let number = |name: &str, default: u64| -> u64 {
-            match lookup(name).map(|v| v.trim().parse::<u64>()) {
-                None => default,
-                Some(Ok(n)) => n,
-                Some(Err(_)) => {
-                    tracing::warn!(name, default, "not a number; using the default");
-                    default
-                }
-            }
-        };
+        let number = |name: &str, default: u64| number_setting(name, lookup(name), default);
         let duration = |name: &str, default: u64| -> Duration {
             match lookup(name).map(|v| parse_duration(&v)) {
                 None => Duration::from_secs(default),

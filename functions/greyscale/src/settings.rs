@@ -2,6 +2,7 @@
 
 use crate::convert::Limits;
 use once_cell::sync::Lazy;
+use openfaas_runtime::number_setting;
 
 #[derive(Debug)]
 pub struct Settings {
@@ -27,16 +28,7 @@ impl Settings {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Settings {
-        let number = |name: &str, default: u64| -> u64 {
-            match lookup(name).map(|v| v.trim().parse::<u64>()) {
-                None => default,
-                Some(Ok(n)) => n,
-                Some(Err(_)) => {
-                    tracing::warn!(name, default, "not a number; using the default");
-                    default
-                }
-            }
-        };
+        let number = |name: &str, default: u64| number_setting(name, lookup(name), default);
         let defaults = Limits::default();
         Settings {
             gateway_url: lookup("gateway_url")

@@ -141,6 +141,22 @@ where
     value.trim().parse().map_err(|e| invalid(name, value, e))
 }
 
+/// A handler's numeric setting: `value` parsed, or `default` when unset — and, when
+/// unreadable, `default` with a warning naming the setting (a typo must not stop a
+/// function from starting, nor pass silently).
+pub fn number_setting<T>(name: &str, value: Option<String>, default: T) -> T
+where
+    T: std::str::FromStr + std::fmt::Display + Copy,
+{
+    match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => default,
+        Some(text) => text.parse().unwrap_or_else(|_| {
+            tracing::warn!(name, value = text, %default, "not a number; using the default");
+            default
+        }),
+    }
+}
+
 /// Parses `30`, `30s`, `1m5s`, `1h`, `250ms` into a duration (of-watchdog accepts the same).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -225,6 +241,13 @@ mod tests {
         assert_eq!(c.max_inflight, 3);
         assert!(c.log_json);
         assert_eq!(c.metrics_port, 8081);
+    }
+
+    #[test]
+    fn number_settings_fall_back_to_their_default() {
+        assert_eq!(number_setting("n", Some(" 42 ".into()), 7u64), 42);
+        assert_eq!(number_setting("n", None, 7u64), 7);
+        assert_eq!(number_setting("n", Some("lots".into()), 7u64), 7);
     }
 
     #[test]

@@ -29,7 +29,7 @@ mod server;
 mod timeout;
 
 pub use body::{Body, BodyError};
-pub use config::{Config, ConfigError, parse_duration};
+pub use config::{Config, ConfigError, number_setting, parse_duration};
 pub use logging::init_logging;
 pub use server::{RunningServer, Server, wait_for_signal};
 
