@@ -605,3 +605,32 @@ fn a_function_drains_on_sigterm() {
     };
     assert!(status.success(), "exit 0 after draining, got {status}");
 }
+
+#[test]
+fn a_redirect_to_an_internal_address_is_refused_on_that_hop() {
+    // Only the test web server's address is allowed; its redirect goes to 127.0.0.2.
+    let (mut child, base) = start_function("fetch-incoming", &[("allow_cidrs", "127.0.0.1/32")]);
+    let url = format!("{}/to-internal", web_server().base);
+    let response = client()
+        .post(format!("{base}/"))
+        .json(&json!({"url": url}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let json: Value = response.json().unwrap();
+    let error = json["error"].as_str().unwrap();
+    assert!(
+        error.contains("127.0.0.2") && error.contains("loopback"),
+        "{error}"
+    );
+    // Without the allow-list even the first hop is refused.
+    let (mut strict, strict_base) = start_function("fetch-incoming", &[]);
+    let response = client()
+        .post(format!("{strict_base}/"))
+        .json(&json!({"url": url}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let _ = child.kill();
+    let _ = strict.kill();
+}

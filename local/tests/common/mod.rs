@@ -87,7 +87,8 @@ pub type Callbacks = Arc<Mutex<Vec<(http::HeaderMap, Vec<u8>)>>>;
 
 /// The local web server images are downloaded from:
 /// `/corpus/<file>`, `/notimage`, `/big` (3 MB), `/slow` (answers after 5 s),
-/// `/redirect/<n>` (n hops, then the astronaut), `/status/<code>`, and `POST /callback`.
+/// `/redirect/<n>` (n hops, then the astronaut), `/to-internal` (a redirect to 127.0.0.2),
+/// `/status/<code>`, and `POST /callback`.
 pub struct WebServer {
     pub base: String,
     pub callbacks: Callbacks,
@@ -144,6 +145,16 @@ async fn serve_test_content(req: Request, callbacks: Callbacks) -> Response {
         response
             .headers_mut()
             .insert(http::header::LOCATION, target.parse().unwrap());
+        return response;
+    }
+    if path == "/to-internal" {
+        // Another loopback address: allowed by no allow-list in the tests. The guard must
+        // refuse it before connecting (and even a broken guard could only reach loopback).
+        let mut response = body::text(http::StatusCode::FOUND, "");
+        response.headers_mut().insert(
+            http::header::LOCATION,
+            "http://127.0.0.2/secret.png".parse().unwrap(),
+        );
         return response;
     }
     if let Some(code) = path.strip_prefix("/status/") {

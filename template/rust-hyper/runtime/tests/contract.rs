@@ -201,6 +201,23 @@ async fn bodies_over_the_limit_get_413() {
 }
 
 #[tokio::test]
+async fn an_oversized_request_head_is_refused() {
+    let server = start(Config {
+        max_header_bytes: 8192,
+        ..Config::default()
+    })
+    .await;
+    let big = "a".repeat(20_000);
+    let reply = raw(
+        server.addr,
+        format!("GET / HTTP/1.1\r\nHost: fn\r\nX-Big: {big}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 431);
+}
+
+#[tokio::test]
 async fn a_stalled_upload_times_out() {
     let server = start(Config {
         read_timeout: Duration::from_millis(300),
