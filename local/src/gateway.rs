@@ -190,7 +190,10 @@ impl Gateway {
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         let mut kept: Option<Bytes> = None;
         let mut streamed = Some(body);
-        if safe && declared.is_some_and(|n| n <= RETRY_BODY_LIMIT) {
+        // GET and HEAD normally carry no body and no Content-Length: keep their (empty)
+        // body too, or they could never be retried.
+        let bodyless = matches!(parts.method, Method::GET | Method::HEAD) && declared.is_none();
+        if safe && (bodyless || declared.is_some_and(|n| n <= RETRY_BODY_LIMIT)) {
             let bytes = body::read(
                 streamed.take().unwrap_or_else(body::empty),
                 RETRY_BODY_LIMIT,

@@ -340,9 +340,13 @@ pub async fn run(args: UpArgs) -> ExitCode {
         },
     ));
 
-    // Wait for the first replica of each function so the printed lines work at once.
-    for function in functions.values().filter(|f| f.desired() > 0) {
-        let _ = function.pick(None, Duration::from_secs(30)).await;
+    // Announce only once every initial replica answers /_/health (at most 30 s), so
+    // the printed lines, and anything started after them, find everything ready.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while functions.values().any(|f| f.ready_count() < f.desired())
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let gw = format!("http://{}", server.addr);
     println!("greyfaas is up");

@@ -65,7 +65,10 @@ fn the_system_api_has_the_openfaas_shapes() {
     }
     let get_object = list.iter().find(|f| f["name"] == "get-object").unwrap();
     assert_eq!(get_object["replicas"], 2, "com.openfaas.scale.min");
-    assert_eq!(get_object["availableReplicas"], 2);
+    assert_eq!(
+        get_object["availableReplicas"], 2,
+        "greyfaas up announces itself once every initial replica is ready"
+    );
     assert_eq!(get_object["labels"]["com.openfaas.scale.min"], "2");
 
     assert_eq!(
