@@ -21,7 +21,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How long a request waits for a ready replica (a restart, or a cold start from zero).
 const PICK_WAIT: Duration = Duration::from_secs(30);
-/// Bodies up to this size are kept so an idempotent call can be retried on another replica.
+/// Bodies up to this size are kept so a call that is safe to repeat can be retried on
+/// another replica.
 const RETRY_BODY_LIMIT: u64 = 1 << 20;
 
 /// The gateway's shared state.
@@ -204,7 +205,10 @@ impl Gateway {
         }
 
         let mut avoid = None;
-        for attempt in 0..2 {
+        // Up to three attempts for a safe call: under chaos both replicas of a function
+        // can be down for a moment, and the one restarted first is then the way through.
+        const ATTEMPTS: usize = 3;
+        for attempt in 0..ATTEMPTS {
             let replica = function
                 .pick(avoid, PICK_WAIT)
                 .await
@@ -244,9 +248,9 @@ impl Gateway {
                     }
                     return Ok(http::Response::from_parts(head, body::stream(incoming)));
                 }
-                // A call that is safe to repeat is retried once elsewhere, whether the
+                // A call that is safe to repeat is retried elsewhere, whether the
                 // replica refused the connection or died mid-answer.
-                Ok(Err(err)) if attempt == 0 && kept.is_some() => {
+                Ok(Err(err)) if attempt + 1 < ATTEMPTS && kept.is_some() => {
                     tracing::warn!(function = %function.spec.name, replica = replica.id, error = %err, "call failed; retrying on another replica");
                     avoid = Some(replica.id);
                 }

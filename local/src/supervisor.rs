@@ -19,7 +19,7 @@ pub struct FunctionSpec {
     pub env: Vec<(String, String)>,
     pub def: FunctionDef,
     pub scale: crate::scaler::ScaleSettings,
-    /// Safe to send twice (GET/HEAD always are): a failed call is retried once on another
+    /// Safe to send again (GET/HEAD always are): a failed call is retried (up to twice) on another
     /// replica. From the annotation `greyfaas.idempotent: "true"`.
     pub idempotent: bool,
 }
