@@ -3,7 +3,6 @@
 use crate::StoreConfig;
 use crate::error::StoreError;
 use crate::name::{Area, ObjectName, ObjectPath};
-use crate::sniff;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
@@ -36,6 +35,18 @@ pub struct StoredObject {
     /// Set for a range read: `bytes <first>-<last>/<total>`.
     pub content_range: Option<String>,
     pub body: ByteStream,
+}
+
+impl ObjectInfo {
+    /// From S3's optional headers: unknown type is generic binary, unknown length 0.
+    fn from_headers(content_type: Option<String>, content_length: Option<i64>) -> ObjectInfo {
+        ObjectInfo {
+            content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
+            content_length: content_length
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+        }
+    }
 }
 
 static SHARED: OnceCell<Store> = OnceCell::new();
@@ -193,15 +204,10 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::from_sdk(e, &path.to_string()))?;
-        Ok(ObjectInfo {
-            content_type: out
-                .content_type
-                .unwrap_or_else(|| "application/octet-stream".into()),
-            content_length: out
-                .content_length
-                .and_then(|n| u64::try_from(n).ok())
-                .unwrap_or(0),
-        })
+        Ok(ObjectInfo::from_headers(
+            out.content_type,
+            out.content_length,
+        ))
     }
 
     /// Opens an object for streaming, optionally a byte `range` (an HTTP `Range` value).
@@ -210,25 +216,27 @@ impl Store {
         path: &ObjectPath,
         range: Option<&str>,
     ) -> Result<StoredObject, StoreError> {
+        self.get_key(path.area, path.name.as_str(), range).await
+    }
+
+    /// GetObject by raw key: the one place objects are read.
+    async fn get_key(
+        &self,
+        area: Area,
+        key: &str,
+        range: Option<&str>,
+    ) -> Result<StoredObject, StoreError> {
         let out = self
             .client
             .get_object()
-            .bucket(self.bucket(path.area))
-            .key(path.name.as_str())
+            .bucket(self.bucket(area))
+            .key(key)
             .set_range(range.map(str::to_owned))
             .send()
             .await
-            .map_err(|e| StoreError::from_sdk(e, &path.to_string()))?;
+            .map_err(|e| StoreError::from_sdk(e, &format!("/{}/{key}", area.as_str())))?;
         Ok(StoredObject {
-            info: ObjectInfo {
-                content_type: out
-                    .content_type
-                    .unwrap_or_else(|| "application/octet-stream".into()),
-                content_length: out
-                    .content_length
-                    .and_then(|n| u64::try_from(n).ok())
-                    .unwrap_or(0),
-            },
+            info: ObjectInfo::from_headers(out.content_type, out.content_length),
             content_range: out.content_range,
             body: out.body,
         })
@@ -280,42 +288,13 @@ impl Store {
     /// Reads an object by raw key, bypassing name validation (for `greyfaas verify`,
     /// which must be able to look at wrongly named objects).
     pub async fn read_key(&self, area: Area, key: &str) -> Result<(Bytes, String), StoreError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(self.bucket(area))
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e, key))?;
-        let content_type = out.content_type.unwrap_or_default();
-        let bytes = out
+        let object = self.get_key(area, key, None).await?;
+        let bytes = object
             .body
             .collect()
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?
             .into_bytes();
-        Ok((bytes, content_type))
-    }
-
-    /// Stores bytes under an arbitrary key — only for tests that plant a bad object.
-    #[doc(hidden)]
-    pub async fn put_raw_for_test(
-        &self,
-        area: Area,
-        key: &str,
-        bytes: Bytes,
-    ) -> Result<(), StoreError> {
-        self.ensure_buckets().await?;
-        self.client
-            .put_object()
-            .bucket(self.bucket(area))
-            .key(key)
-            .content_type(sniff::content_type(&bytes))
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e, key))?;
-        Ok(())
+        Ok((bytes, object.info.content_type))
     }
 }
