@@ -3,12 +3,16 @@
 //! image that decodes again, in the same format and size.
 #![no_main]
 
-use kernel::convert::{Limits, greyscale};
+use kernel::convert::{Limits, Options, greyscale};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits { max_pixels: 1 << 20, max_frames: 16, jpeg_quality: 80 };
-    if let Ok(out) = greyscale(data, &limits) {
+    let options = Options {
+        limits: Limits { max_pixels: 1 << 20, max_frames: 16 },
+        jpeg_quality: 80,
+        ..Options::default()
+    };
+    if let Ok(out) = greyscale(data, &options) {
         let back = image::load_from_memory(&out.bytes).expect("our output decodes");
         if let Ok(input) = image::load_from_memory(data) {
             assert_eq!((back.width(), back.height()), (input.width(), input.height()), "size kept");

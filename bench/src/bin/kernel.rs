@@ -8,7 +8,7 @@
 //! usage: kernel [--corpus DIR] [--runs N]      |      kernel one IN OUT
 
 use greyfaas_bench::{arg, corpus, quantile, repo};
-use kernel::convert::{Limits, greyscale};
+use kernel::convert::{Options, greyscale};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -39,10 +39,10 @@ fn main() -> std::process::ExitCode {
             .unwrap_or("img")
             .to_string();
         let out = |tool: &str| out_dir.join(format!("{tool}.{ext}"));
-        let limits = Limits::default();
+        let options = Options::default();
         let in_process = median(runs, || {
             let started = Instant::now();
-            std::hint::black_box(greyscale(&bytes, &limits).expect("the corpus converts"));
+            std::hint::black_box(greyscale(&bytes, &options).expect("the corpus converts"));
             Some(started.elapsed().as_secs_f64() * 1e3)
         });
         let ours = median(runs, || {
@@ -107,7 +107,7 @@ fn one(input: &Path, output: &Path) -> std::process::ExitCode {
     let Ok(bytes) = std::fs::read(input) else {
         return std::process::ExitCode::FAILURE;
     };
-    match greyscale(&bytes, &Limits::default()) {
+    match greyscale(&bytes, &Options::default()) {
         Ok(out) if std::fs::write(output, &out.bytes).is_ok() => std::process::ExitCode::SUCCESS,
         _ => std::process::ExitCode::FAILURE,
     }

@@ -9,8 +9,12 @@
 //!   itself, storing nothing.
 
 mod chain;
+mod colour;
 pub mod convert;
+mod dct;
 mod error;
+mod exif;
+mod icc;
 mod settings;
 
 use convert::Converted;
@@ -112,8 +116,8 @@ async fn convert(bytes: bytes::Bytes) -> Result<Converted, Error> {
         .acquire()
         .await
         .map_err(|_| Error::Internal("conversion pool closed".into()))?;
-    let limits = Settings::get().limits;
-    tokio::task::spawn_blocking(move || convert::greyscale(&bytes, &limits))
+    let options = Settings::get().convert;
+    tokio::task::spawn_blocking(move || convert::greyscale(&bytes, &options))
         .await
         .map_err(|e| Error::Internal(format!("conversion failed: {e}")))?
         .map_err(Error::from)

@@ -1,6 +1,6 @@
 //! greyscale's limits and its gateway, read once from the environment.
 
-use crate::convert::Limits;
+use crate::convert::{Limits, LumaMode, Options};
 use once_cell::sync::Lazy;
 use openfaas_runtime::number_setting;
 
@@ -16,8 +16,9 @@ pub struct Settings {
     pub max_json_bytes: u64,
     /// `max_batch`: paths in one `{"paths": […]}` request (16).
     pub max_batch: usize,
-    /// `max_pixels`, `max_frames`, `jpeg_quality`.
-    pub limits: Limits,
+    /// `max_pixels`, `max_frames`, `jpeg_quality`, `jpeg_mode`, `keep_gps`, `luma`,
+    /// `accept_partial_images`.
+    pub convert: Options,
 }
 
 static SETTINGS: Lazy<Settings> = Lazy::new(|| Settings::from_lookup(|k| std::env::var(k).ok()));
@@ -29,7 +30,7 @@ impl Settings {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Settings {
         let number = |name: &str, default: u64| number_setting(name, lookup(name), default);
-        let defaults = Limits::default();
+        let defaults = Options::default();
         Settings {
             gateway_url: lookup("gateway_url")
                 .filter(|v| !v.is_empty())
@@ -40,13 +41,52 @@ impl Settings {
             max_json_bytes: number("max_json_bytes", 64 << 10),
             max_json_depth: number("max_json_depth", 8) as usize,
             max_batch: number("max_batch", 16).max(1) as usize,
-            limits: Limits {
-                max_pixels: number("max_pixels", defaults.max_pixels),
-                max_frames: number("max_frames", defaults.max_frames.into()).min(u32::MAX.into())
-                    as u32,
+            convert: Options {
+                limits: Limits {
+                    max_pixels: number("max_pixels", defaults.limits.max_pixels),
+                    max_frames: number("max_frames", defaults.limits.max_frames.into())
+                        .min(u32::MAX.into()) as u32,
+                },
                 jpeg_quality: number("jpeg_quality", defaults.jpeg_quality.into()).clamp(1, 100)
                     as u8,
+                jpeg_lossless: number_setting("jpeg_mode", lookup("jpeg_mode"), JpegMode::Lossless)
+                    == JpegMode::Lossless,
+                keep_gps: number_setting("keep_gps", lookup("keep_gps"), false),
+                luma: number_setting("luma", lookup("luma"), LumaMode::Gamma),
+                accept_partial: number_setting(
+                    "accept_partial_images",
+                    lookup("accept_partial_images"),
+                    false,
+                ),
             },
         }
+    }
+}
+
+/// `jpeg_mode`: `lossless` keeps a JPEG's luma coefficients; `reencode` decodes and
+/// encodes at `jpeg_quality`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JpegMode {
+    Lossless,
+    Reencode,
+}
+
+impl std::str::FromStr for JpegMode {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "lossless" => Ok(JpegMode::Lossless),
+            "reencode" => Ok(JpegMode::Reencode),
+            _ => Err(()),
+        }
+    }
+}
+
+impl std::fmt::Display for JpegMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JpegMode::Lossless => "lossless",
+            JpegMode::Reencode => "reencode",
+        })
     }
 }

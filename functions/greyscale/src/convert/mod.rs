@@ -1,0 +1,333 @@
+//! The greyscale kernel: decode, convert, encode — in the input's own format, with
+//! limits checked before any pixel buffer is allocated, and the input's orientation
+//! and metadata carried across.
+//!
+//! - JPEG → one-component JPEG. YCbCr and grey JPEGs are converted losslessly in the
+//!   DCT domain (module `dct`): the output decodes to exactly the input's luma.
+//!   CMYK/YCCK/RGB JPEGs, `luma=linear` and `jpeg_mode=reencode` decode and re-encode
+//!   at `jpeg_quality`. A truncated JPEG is refused unless `accept_partial_images`.
+//! - PNG → L8, LA8, L16 or LA16: alpha and 16-bit depth are kept.
+//! - GIF → GIF with every palette mapped to grey: all frames, delays, loops and
+//!   transparency stay exactly as they were, and no pixel is re-quantised.
+//! - WebP → lossless WebP (L8, or LA8 with alpha); the pure-Rust encoder has no lossy mode.
+//!
+//! EXIF (orientation included) and XMP travel to the output, without GPS position
+//! unless `keep_gps` (module `exif`); an RGB ICC profile is applied to the pixels
+//! rather than copied (modules `icc`, `colour`).
+
+mod gif;
+mod jpeg;
+mod raster;
+
+pub use crate::colour::LumaMode;
+use greyfaas_store::ImageFormat;
+
+/// The limits every decode runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `max_pixels`: width × height (per frame) above which an image is refused (413).
+    pub max_pixels: u64,
+    /// `max_frames`: GIF frames above which an animation is refused (413).
+    pub max_frames: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_pixels: 50_000_000,
+            max_frames: 1000,
+        }
+    }
+}
+
+/// How images are converted: the limits, and the settings that choose between
+/// fidelity paths.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub limits: Limits,
+    /// `jpeg_quality`: the quality of re-encoded JPEGs (90).
+    pub jpeg_quality: u8,
+    /// `jpeg_mode=lossless` (default) keeps a YCbCr/grey JPEG's luma coefficients;
+    /// `reencode` decodes and encodes at `jpeg_quality`.
+    pub jpeg_lossless: bool,
+    /// `keep_gps`: keep the GPS position in EXIF and XMP (false: strip it).
+    pub keep_gps: bool,
+    /// `luma`: the greyscale formula.
+    pub luma: LumaMode,
+    /// `accept_partial_images`: convert a truncated JPEG as far as it goes instead of
+    /// refusing it (422).
+    pub accept_partial: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            limits: Limits::default(),
+            jpeg_quality: 90,
+            jpeg_lossless: true,
+            keep_gps: false,
+            luma: LumaMode::Gamma,
+            accept_partial: false,
+        }
+    }
+}
+
+/// A converted image.
+#[derive(Debug)]
+pub struct Converted {
+    pub bytes: Vec<u8>,
+    pub format: ImageFormat,
+}
+
+/// Why an image could not be converted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    #[error("not a supported image: send JPEG, PNG, GIF or WebP")]
+    NotImage,
+    #[error("image is {width}x{height} ({pixels} pixels), over the limit of {limit} pixels")]
+    TooManyPixels {
+        width: u64,
+        height: u64,
+        pixels: u64,
+        limit: u64,
+    },
+    #[error("animation has more than {0} frames")]
+    TooManyFrames(u32),
+    #[error("image is corrupt or truncated: {0}")]
+    Corrupt(String),
+    #[error("image uses a feature we cannot decode: {0}")]
+    Unsupported(String),
+    #[error("cannot encode the result: {0}")]
+    Encode(String),
+}
+
+/// Converts `bytes` to greyscale in their own format.
+pub fn greyscale(bytes: &[u8], options: &Options) -> Result<Converted, ConvertError> {
+    let format = ImageFormat::sniff(bytes).ok_or(ConvertError::NotImage)?;
+    let bytes = match format {
+        ImageFormat::Gif => gif::grey_gif(bytes, options)?,
+        ImageFormat::Jpeg => jpeg::grey_jpeg(bytes, options)?,
+        ImageFormat::Png | ImageFormat::Webp => raster::grey_raster(bytes, format, options)?,
+    };
+    Ok(Converted { bytes, format })
+}
+
+fn check_pixels(width: u64, height: u64, limits: &Limits) -> Result<(), ConvertError> {
+    let pixels = width * height;
+    if pixels > limits.max_pixels {
+        return Err(ConvertError::TooManyPixels {
+            width,
+            height,
+            pixels,
+            limit: limits.max_pixels,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{DynamicImage, GenericImageView, ImageBuffer, ImageEncoder, Rgba};
+    use std::io::Cursor;
+
+    fn png_of(image: &DynamicImage) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    fn gradient_rgba8(w: u32, h: u32) -> DynamicImage {
+        DynamicImage::ImageRgba8(ImageBuffer::from_fn(w, h, |x, y| {
+            Rgba([(x * 7) as u8, (y * 5) as u8, 200, (x * 255 / w) as u8])
+        }))
+    }
+
+    fn decoded(converted: &Converted) -> DynamicImage {
+        image::load_from_memory(&converted.bytes).unwrap()
+    }
+
+    #[test]
+    fn rgba_png_becomes_grey_with_alpha_kept() {
+        let source = gradient_rgba8(40, 30);
+        let out = greyscale(&png_of(&source), &Options::default()).unwrap();
+        assert_eq!(out.format, ImageFormat::Png);
+        let result = decoded(&out);
+        assert_eq!(result.color(), image::ColorType::La8);
+        assert_eq!(result.dimensions(), (40, 30));
+        for (x, y, px) in result.pixels().take(200) {
+            assert_eq!(px[3], source.get_pixel(x, y)[3], "alpha kept at {x},{y}");
+        }
+    }
+
+    #[test]
+    fn sixteen_bit_png_stays_sixteen_bit() {
+        let source = DynamicImage::ImageRgb16(ImageBuffer::from_fn(16, 8, |x, y| {
+            image::Rgb([x as u16 * 4000, y as u16 * 8000, 1234])
+        }));
+        let result = decoded(&greyscale(&png_of(&source), &Options::default()).unwrap());
+        assert_eq!(result.color(), image::ColorType::L16);
+        let grey_alpha16 = DynamicImage::ImageLumaA16(ImageBuffer::from_fn(4, 4, |x, _| {
+            image::LumaA([x as u16 * 9000, 40000])
+        }));
+        assert_eq!(
+            decoded(&greyscale(&png_of(&grey_alpha16), &Options::default()).unwrap()).color(),
+            image::ColorType::La16
+        );
+    }
+
+    #[test]
+    fn grey_alpha_png_is_kept_as_is() {
+        let source = DynamicImage::ImageLumaA8(ImageBuffer::from_fn(8, 8, |x, y| {
+            image::LumaA([(x * 30) as u8, (y * 30) as u8])
+        }));
+        let result = decoded(&greyscale(&png_of(&source), &Options::default()).unwrap());
+        assert_eq!(result.to_luma_alpha8(), source.to_luma_alpha8());
+    }
+
+    #[test]
+    fn cmyk_jpeg_becomes_a_one_channel_jpeg() {
+        let (w, h) = (32u16, 24u16);
+        let cmyk: Vec<u8> = (0..u32::from(w) * u32::from(h))
+            .flat_map(|i| [(i % 255) as u8, 40, 90, 10])
+            .collect();
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 90)
+            .encode(&cmyk, w, h, jpeg_encoder::ColorType::Cmyk)
+            .unwrap();
+        let out = greyscale(&jpeg, &Options::default()).unwrap();
+        assert_eq!(out.format, ImageFormat::Jpeg);
+        let result = decoded(&out);
+        assert_eq!(result.color(), image::ColorType::L8);
+        assert_eq!(result.dimensions(), (32, 24));
+    }
+
+    #[test]
+    fn animated_gif_keeps_every_frame_and_turns_grey() {
+        let mut gif_bytes = Vec::new();
+        {
+            let palette = [255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30];
+            let mut encoder = ::gif::Encoder::new(&mut gif_bytes, 6, 4, &palette).unwrap();
+            encoder.set_repeat(::gif::Repeat::Infinite).unwrap();
+            for i in 0..3u8 {
+                let frame = ::gif::Frame {
+                    width: 6,
+                    height: 4,
+                    delay: 7,
+                    buffer: vec![i; 24].into(),
+                    ..::gif::Frame::default()
+                };
+                encoder.write_frame(&frame).unwrap();
+            }
+        }
+        let out = greyscale(&gif_bytes, &Options::default()).unwrap();
+        let mut decoder = ::gif::DecodeOptions::new()
+            .read_info(Cursor::new(&out.bytes))
+            .unwrap();
+        assert_eq!(decoder.repeat(), ::gif::Repeat::Infinite);
+        let mut frames = 0;
+        while let Some(frame) = decoder.read_next_frame().unwrap() {
+            frames += 1;
+            assert_eq!(frame.delay, 7);
+            assert!(
+                frame
+                    .buffer
+                    .chunks(4)
+                    .all(|px| px[0] == px[1] && px[1] == px[2]),
+                "grey RGBA"
+            );
+        }
+        assert_eq!(frames, 3);
+        let too_many = Options {
+            limits: Limits {
+                max_frames: 2,
+                ..Limits::default()
+            },
+            ..Options::default()
+        };
+        assert!(matches!(
+            greyscale(&gif_bytes, &too_many),
+            Err(ConvertError::TooManyFrames(2))
+        ));
+    }
+
+    /// Found by the `convert` fuzz target: a frame outside the logical screen used to be
+    /// copied into an output no decoder accepts.
+    #[test]
+    fn a_gif_frame_outside_the_image_is_corrupt() {
+        let bytes = include_bytes!("../../testdata/gif-frame-outside-screen.gif");
+        assert!(matches!(
+            greyscale(bytes, &Options::default()),
+            Err(ConvertError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn webp_stays_webp() {
+        let source = gradient_rgba8(20, 10);
+        let mut webp = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
+            .write_image(source.as_bytes(), 20, 10, image::ExtendedColorType::Rgba8)
+            .unwrap();
+        let out = greyscale(&webp, &Options::default()).unwrap();
+        assert_eq!(out.format, ImageFormat::Webp);
+        let result = decoded(&out);
+        assert_eq!(result.dimensions(), (20, 10));
+        assert!(
+            result
+                .to_rgba8()
+                .pixels()
+                .all(|p| p[0] == p[1] && p[1] == p[2])
+        );
+    }
+
+    #[test]
+    fn a_tiny_png_claiming_a_huge_size_is_refused_before_allocating() {
+        // A valid PNG signature and IHDR for 100000 x 100000 RGBA, then a few bytes.
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+        png.extend_from_slice(&13u32.to_be_bytes());
+        png.extend_from_slice(&ihdr);
+        png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+        png.extend_from_slice(&[0, 0, 0, 0, b'I', b'D', b'A', b'T', 0x35, 0xaf, 0x06, 0x1e]);
+        match greyscale(&png, &Options::default()) {
+            Err(ConvertError::TooManyPixels { pixels, .. }) => assert_eq!(pixels, 10_000_000_000),
+            other => panic!("expected TooManyPixels, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_and_foreign_bytes_are_refused() {
+        let png = png_of(&gradient_rgba8(64, 64));
+        assert!(matches!(
+            greyscale(&png[..png.len() / 2], &Options::default()),
+            Err(ConvertError::Corrupt(_))
+        ));
+        assert!(matches!(
+            greyscale(b"%PDF-1.7 not an image", &Options::default()),
+            Err(ConvertError::NotImage)
+        ));
+        assert!(matches!(
+            greyscale(b"\xFF\xD8\xFF\xE0garbage", &Options::default()),
+            Err(ConvertError::Corrupt(_))
+        ));
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffffu32;
+        for &byte in data {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+}

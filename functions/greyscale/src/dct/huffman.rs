@@ -1,0 +1,423 @@
+//! Huffman coding for JPEG: decoding tables and the bit reader over entropy-coded data,
+//! and optimal tables (ITU T.81 Annex K.2, as libjpeg builds them) with the bit writer.
+
+use super::JpegError;
+
+/// Codes up to this many bits are decoded with one table lookup.
+const LOOKUP_BITS: u32 = 9;
+
+/// A decoding table built from a DHT segment.
+pub struct DecodeTable {
+    /// `(length << 8) | symbol` for every `LOOKUP_BITS`-bit prefix; 0 = a longer code.
+    lookup: Vec<u16>,
+    /// The largest code of each length (-1: none), and the offset from a code of that
+    /// length to its symbol's index.
+    max_code: [i32; 17],
+    offset: [i32; 17],
+    symbols: Vec<u8>,
+}
+
+impl DecodeTable {
+    /// `counts[i]` codes of length `i + 1`, for `symbols` in order.
+    pub fn new(counts: &[u8; 16], symbols: &[u8]) -> Result<DecodeTable, JpegError> {
+        let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
+        if total != symbols.len() || total > 256 {
+            return Err(JpegError::Corrupt(
+                "a Huffman table's counts do not add up".into(),
+            ));
+        }
+        let mut lookup = vec![0u16; 1 << LOOKUP_BITS];
+        let (mut max_code, mut offset) = ([-1i32; 17], [0i32; 17]);
+        let (mut code, mut index) = (0u32, 0usize);
+        for length in 1..=16u32 {
+            let count = usize::from(counts[length as usize - 1]);
+            offset[length as usize] = index as i32 - code as i32;
+            for _ in 0..count {
+                if length <= LOOKUP_BITS {
+                    let shift = LOOKUP_BITS - length;
+                    let first = (code << shift) as usize;
+                    let entry = ((length as u16) << 8) | u16::from(symbols[index]);
+                    lookup[first..first + (1 << shift)].fill(entry);
+                }
+                code += 1;
+                index += 1;
+            }
+            if count > 0 {
+                max_code[length as usize] = code as i32 - 1;
+            }
+            if code > (1 << length) {
+                return Err(JpegError::Corrupt(
+                    "a Huffman table has too many codes".into(),
+                ));
+            }
+            code <<= 1;
+        }
+        Ok(DecodeTable {
+            lookup,
+            max_code,
+            offset,
+            symbols: symbols.to_vec(),
+        })
+    }
+}
+
+/// Reads bits from entropy-coded data, undoing 0xFF00 stuffing and stopping at the
+/// next marker. Past a marker it supplies zero bits, and counts them: a scan that
+/// consumed any of them ended before its last block (a truncated file).
+pub struct BitReader<'a> {
+    data: &'a [u8],
+    pub pos: usize,
+    buffer: u64,
+    bits: u32,
+    /// Zero bits supplied after the data ended.
+    virtual_bits: u32,
+    at_marker: bool,
+}
+
+impl<'a> BitReader<'a> {
+    pub fn new(data: &'a [u8], pos: usize) -> BitReader<'a> {
+        BitReader {
+            data,
+            pos,
+            buffer: 0,
+            bits: 0,
+            virtual_bits: 0,
+            at_marker: false,
+        }
+    }
+
+    fn refill(&mut self) {
+        while self.bits <= 56 {
+            let byte = if self.at_marker {
+                self.virtual_bits += 8;
+                0
+            } else {
+                match self.data.get(self.pos) {
+                    Some(0xFF) => match self.data.get(self.pos + 1) {
+                        Some(0x00) => {
+                            self.pos += 2;
+                            0xFF
+                        }
+                        _ => {
+                            self.at_marker = true;
+                            self.virtual_bits += 8;
+                            0
+                        }
+                    },
+                    Some(&b) => {
+                        self.pos += 1;
+                        b
+                    }
+                    None => {
+                        self.at_marker = true;
+                        self.virtual_bits += 8;
+                        0
+                    }
+                }
+            };
+            self.buffer |= u64::from(byte) << (56 - self.bits);
+            self.bits += 8;
+        }
+    }
+
+    /// The byte at `at` (0 past the end).
+    pub fn byte(&self, at: usize) -> u8 {
+        self.data.get(at).copied().unwrap_or(0)
+    }
+
+    /// Whether bits beyond the data were consumed.
+    pub fn overran(&self) -> bool {
+        self.virtual_bits > self.bits
+    }
+
+    pub fn bits(&mut self, n: u32) -> u32 {
+        if n == 0 {
+            return 0;
+        }
+        if self.bits < n {
+            self.refill();
+        }
+        let value = (self.buffer >> (64 - n)) as u32;
+        self.buffer <<= n;
+        self.bits -= n;
+        value
+    }
+
+    pub fn bit(&mut self) -> bool {
+        self.bits(1) == 1
+    }
+
+    /// `n` bits as a signed coefficient (T.81 F.2.2.1 EXTEND).
+    pub fn signed(&mut self, n: u32) -> i32 {
+        if n == 0 {
+            return 0;
+        }
+        let value = self.bits(n) as i32;
+        if value < 1 << (n - 1) {
+            value - (1 << n) + 1
+        } else {
+            value
+        }
+    }
+
+    pub fn decode(&mut self, table: &DecodeTable) -> Result<u8, JpegError> {
+        if self.bits < 16 {
+            self.refill();
+        }
+        let entry = table.lookup[(self.buffer >> (64 - LOOKUP_BITS)) as usize];
+        if entry != 0 {
+            let length = u32::from(entry >> 8);
+            self.buffer <<= length;
+            self.bits -= length;
+            return Ok(entry as u8);
+        }
+        let peek = (self.buffer >> 48) as i32;
+        for length in LOOKUP_BITS + 1..=16 {
+            let code = peek >> (16 - length);
+            if code <= table.max_code[length as usize] {
+                self.buffer <<= length;
+                self.bits -= length;
+                let index = (code + table.offset[length as usize]) as usize;
+                return table
+                    .symbols
+                    .get(index)
+                    .copied()
+                    .ok_or_else(|| JpegError::Corrupt("bad Huffman code".into()));
+            }
+        }
+        if self.at_marker {
+            return Err(JpegError::Truncated);
+        }
+        Err(JpegError::Corrupt("bad Huffman code".into()))
+    }
+
+    /// Skips to the marker that ends this stretch of entropy-coded data and returns its
+    /// position (the 0xFF); `None` if the data ends first.
+    pub fn next_marker(&mut self) -> Option<usize> {
+        self.buffer = 0;
+        self.bits = 0;
+        self.virtual_bits = 0;
+        self.at_marker = false;
+        while self.pos + 1 < self.data.len() {
+            if self.data[self.pos] == 0xFF && self.data[self.pos + 1] != 0 {
+                return Some(self.pos);
+            }
+            self.pos += 1;
+        }
+        None
+    }
+}
+
+/// Code lengths and codes for one table, as a DHT segment and for encoding.
+pub struct EncodeTable {
+    pub counts: [u8; 16],
+    pub symbols: Vec<u8>,
+    /// `(code, length)` per symbol.
+    codes: Vec<(u16, u8)>,
+}
+
+impl EncodeTable {
+    /// The optimal table for these symbol frequencies (libjpeg's jpeg_gen_optimal_table:
+    /// codes at most 16 bits, and no code of all ones).
+    pub fn optimal(frequencies: &[u32; 256]) -> EncodeTable {
+        let mut freq = [0i64; 257];
+        for (f, &v) in freq.iter_mut().zip(frequencies) {
+            *f = i64::from(v);
+        }
+        freq[256] = 1; // reserves the all-ones code
+        let mut code_size = [0usize; 257];
+        let mut others = [-1i32; 257];
+        loop {
+            let smallest = |exclude: Option<usize>, freq: &[i64; 257]| {
+                let mut best: Option<usize> = None;
+                for i in 0..257 {
+                    if freq[i] > 0 && Some(i) != exclude && best.is_none_or(|b| freq[i] <= freq[b])
+                    {
+                        best = Some(i);
+                    }
+                }
+                best
+            };
+            let Some(c1) = smallest(None, &freq) else {
+                break;
+            };
+            let Some(c2) = smallest(Some(c1), &freq) else {
+                break;
+            };
+            freq[c1] += freq[c2];
+            freq[c2] = 0;
+            let mut c = c1;
+            code_size[c] += 1;
+            while others[c] >= 0 {
+                c = others[c] as usize;
+                code_size[c] += 1;
+            }
+            others[c] = c2 as i32;
+            let mut c = c2;
+            code_size[c] += 1;
+            while others[c] >= 0 {
+                c = others[c] as usize;
+                code_size[c] += 1;
+            }
+        }
+        let mut bits = [0u32; 33];
+        for &size in &code_size {
+            if size > 0 {
+                bits[size.min(32)] += 1;
+            }
+        }
+        for i in (17..=32).rev() {
+            while bits[i] > 0 {
+                let mut j = i - 2;
+                while bits[j] == 0 {
+                    j -= 1;
+                }
+                bits[i] -= 2;
+                bits[i - 1] += 1;
+                bits[j + 1] += 2;
+                bits[j] -= 1;
+            }
+        }
+        let mut i = 16;
+        while bits[i] == 0 {
+            i -= 1;
+        }
+        bits[i] -= 1; // drop the reserved code
+        let mut counts = [0u8; 16];
+        for (c, &b) in counts.iter_mut().zip(&bits[1..=16]) {
+            *c = b as u8;
+        }
+        let mut symbols = Vec::new();
+        for size in 1..=32 {
+            for (symbol, &s) in code_size.iter().enumerate().take(256) {
+                if s == size {
+                    symbols.push(symbol as u8);
+                }
+            }
+        }
+        symbols.truncate(counts.iter().map(|&c| usize::from(c)).sum());
+        let mut codes = vec![(0u16, 0u8); 256];
+        let (mut code, mut index) = (0u32, 0usize);
+        for length in 1..=16u8 {
+            for _ in 0..counts[usize::from(length) - 1] {
+                codes[usize::from(symbols[index])] = (code as u16, length);
+                code += 1;
+                index += 1;
+            }
+            code <<= 1;
+        }
+        EncodeTable {
+            counts,
+            symbols,
+            codes,
+        }
+    }
+}
+
+/// Writes bits MSB first, stuffing a zero byte after every 0xFF.
+pub struct BitWriter {
+    pub out: Vec<u8>,
+    buffer: u64,
+    bits: u32,
+}
+
+impl BitWriter {
+    pub fn new(out: Vec<u8>) -> BitWriter {
+        BitWriter {
+            out,
+            buffer: 0,
+            bits: 0,
+        }
+    }
+
+    pub fn put(&mut self, value: u32, length: u32) {
+        if length == 0 {
+            return;
+        }
+        self.buffer = (self.buffer << length) | u64::from(value & ((1u32 << length) - 1));
+        self.bits += length;
+        while self.bits >= 8 {
+            self.bits -= 8;
+            let byte = (self.buffer >> self.bits) as u8;
+            self.out.push(byte);
+            if byte == 0xFF {
+                self.out.push(0);
+            }
+        }
+    }
+
+    pub fn symbol(&mut self, table: &EncodeTable, symbol: u8) {
+        let (code, length) = table.codes[usize::from(symbol)];
+        self.put(u32::from(code), u32::from(length));
+    }
+
+    /// Pads the last byte with one bits and returns the output.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.bits > 0 {
+            let pad = 8 - self.bits;
+            self.put((1 << pad) - 1, pad);
+        }
+        self.out
+    }
+}
+
+/// The magnitude category of a coefficient (the number of bits it needs).
+pub fn category(value: i32) -> u32 {
+    32 - value.unsigned_abs().leading_zeros()
+}
+
+/// The low `category` bits that follow a category symbol (T.81 F.1.2.1).
+pub fn magnitude_bits(value: i32, category: u32) -> u32 {
+    let v = if value < 0 { value - 1 } else { value };
+    (v as u32) & ((1u32 << category) - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optimal_codes_round_trip_through_the_decoder() {
+        let mut frequencies = [0u32; 256];
+        for (i, f) in frequencies.iter_mut().enumerate().take(200) {
+            *f = (i as u32 * 7919) % 1000 + 1;
+        }
+        let table = EncodeTable::optimal(&frequencies);
+        assert!(table.counts.iter().map(|&c| usize::from(c)).sum::<usize>() == 200);
+        let decode = DecodeTable::new(&table.counts, &table.symbols).unwrap();
+        let mut writer = BitWriter::new(Vec::new());
+        for symbol in 0..200u8 {
+            writer.symbol(&table, symbol);
+            writer.put(magnitude_bits(-5, 3), 3);
+        }
+        let data = writer.finish();
+        let mut reader = BitReader::new(&data, 0);
+        for symbol in 0..200u8 {
+            assert_eq!(reader.decode(&decode).unwrap(), symbol);
+            assert_eq!(reader.signed(3), -5);
+        }
+        assert!(!reader.overran());
+    }
+
+    #[test]
+    fn reading_past_the_end_is_noticed() {
+        let mut reader = BitReader::new(&[0xAB, 0xFF, 0xD9], 0);
+        assert_eq!(reader.bits(8), 0xAB);
+        assert!(!reader.overran());
+        reader.bits(1);
+        assert!(reader.overran());
+    }
+
+    #[test]
+    fn categories() {
+        assert_eq!(category(0), 0);
+        assert_eq!(category(1), 1);
+        assert_eq!(category(-1), 1);
+        assert_eq!(category(-1023), 10);
+        assert_eq!(category(2047), 11);
+        assert_eq!(magnitude_bits(-1, 1), 0);
+        assert_eq!(magnitude_bits(1, 1), 1);
+        assert_eq!(magnitude_bits(-3, 2), 0);
+        assert_eq!(magnitude_bits(-2, 2), 1);
+    }
+}
