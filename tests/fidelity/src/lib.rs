@@ -1,0 +1,1 @@
+//! Image-fidelity tests of the greyscale kernel; see `tests/fidelity.rs`.
