@@ -4,7 +4,7 @@
 use super::JpegError;
 
 /// Codes up to this many bits are decoded with one table lookup.
-const LOOKUP_BITS: u32 = 9;
+const LOOKUP_BITS: u32 = 11;
 
 /// A decoding table built from a DHT segment.
 pub struct DecodeTable {
@@ -130,6 +130,7 @@ impl<'a> BitReader<'a> {
         self.virtual_bits > self.bits
     }
 
+    #[inline(always)]
     pub fn bits(&mut self, n: u32) -> u32 {
         if n == 0 {
             return 0;
@@ -143,11 +144,13 @@ impl<'a> BitReader<'a> {
         value
     }
 
+    #[inline(always)]
     pub fn bit(&mut self) -> bool {
         self.bits(1) == 1
     }
 
     /// `n` bits as a signed coefficient (T.81 F.2.2.1 EXTEND).
+    #[inline(always)]
     pub fn signed(&mut self, n: u32) -> i32 {
         if n == 0 {
             return 0;
@@ -160,6 +163,7 @@ impl<'a> BitReader<'a> {
         }
     }
 
+    #[inline(always)]
     pub fn decode(&mut self, table: &DecodeTable) -> Result<u8, JpegError> {
         if self.bits < 16 {
             self.refill();
@@ -213,7 +217,7 @@ pub struct EncodeTable {
     pub counts: [u8; 16],
     pub symbols: Vec<u8>,
     /// `(code, length)` per symbol.
-    codes: Vec<(u16, u8)>,
+    codes: [(u16, u8); 256],
 }
 
 impl EncodeTable {
@@ -296,7 +300,7 @@ impl EncodeTable {
             }
         }
         symbols.truncate(counts.iter().map(|&c| usize::from(c)).sum());
-        let mut codes = vec![(0u16, 0u8); 256];
+        let mut codes = [(0u16, 0u8); 256];
         let (mut code, mut index) = (0u32, 0usize);
         for length in 1..=16u8 {
             for _ in 0..counts[usize::from(length) - 1] {
@@ -330,12 +334,48 @@ impl BitWriter {
         }
     }
 
+    /// Appends the low `length` (at most 32) bits of `value`.
+    #[inline(always)]
     pub fn put(&mut self, value: u32, length: u32) {
         if length == 0 {
             return;
         }
-        self.buffer = (self.buffer << length) | u64::from(value & ((1u32 << length) - 1));
+        self.buffer = (self.buffer << length) | u64::from(value & (u32::MAX >> (32 - length)));
         self.bits += length;
+        if self.bits >= 32 {
+            self.bits -= 32;
+            let word = (self.buffer >> self.bits) as u32;
+            let inverted = !word;
+            // No 0xFF byte in `word` (no zero byte in its inverse): copy it whole.
+            if inverted.wrapping_sub(0x0101_0101) & !inverted & 0x8080_8080 == 0 {
+                self.out.extend_from_slice(&word.to_be_bytes());
+            } else {
+                for byte in word.to_be_bytes() {
+                    self.out.push(byte);
+                    if byte == 0xFF {
+                        self.out.push(0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A symbol's code followed by `extra_length` extra bits.
+    #[inline(always)]
+    pub fn symbol(&mut self, table: &EncodeTable, symbol: u8, extra: u32, extra_length: u32) {
+        let (code, length) = table.codes[usize::from(symbol)];
+        let length = u32::from(length);
+        self.put(
+            (u32::from(code) << extra_length) | extra,
+            length + extra_length,
+        );
+    }
+
+    /// Pads the last byte with one bits and returns the output.
+    pub fn finish(mut self) -> Vec<u8> {
+        let pad = (8 - self.bits % 8) % 8;
+        self.put((1 << pad) - 1, pad);
+        // Whole bytes still buffered.
         while self.bits >= 8 {
             self.bits -= 8;
             let byte = (self.buffer >> self.bits) as u8;
@@ -343,19 +383,6 @@ impl BitWriter {
             if byte == 0xFF {
                 self.out.push(0);
             }
-        }
-    }
-
-    pub fn symbol(&mut self, table: &EncodeTable, symbol: u8) {
-        let (code, length) = table.codes[usize::from(symbol)];
-        self.put(u32::from(code), u32::from(length));
-    }
-
-    /// Pads the last byte with one bits and returns the output.
-    pub fn finish(mut self) -> Vec<u8> {
-        if self.bits > 0 {
-            let pad = 8 - self.bits;
-            self.put((1 << pad) - 1, pad);
         }
         self.out
     }
@@ -387,14 +414,15 @@ mod tests {
         let decode = DecodeTable::new(&table.counts, &table.symbols).unwrap();
         let mut writer = BitWriter::new(Vec::new());
         for symbol in 0..200u8 {
-            writer.symbol(&table, symbol);
-            writer.put(magnitude_bits(-5, 3), 3);
+            writer.symbol(&table, symbol, magnitude_bits(-5, 3), 3);
+            writer.put(0xFF, 8); // stuffed
         }
         let data = writer.finish();
         let mut reader = BitReader::new(&data, 0);
         for symbol in 0..200u8 {
             assert_eq!(reader.decode(&decode).unwrap(), symbol);
             assert_eq!(reader.signed(3), -5);
+            assert_eq!(reader.bits(8), 0xFF);
         }
         assert!(!reader.overran());
     }

@@ -70,6 +70,8 @@ trait Coefficients {
     fn refine(&mut self, k: usize, bit: i32);
     /// Adds a refinement bit to the DC coefficient.
     fn or_dc(&mut self, bit: i32);
+    /// Bit k set where coefficient k is non-zero.
+    fn nonzero(&self) -> u64;
 }
 
 impl Coefficients for [i16; 64] {
@@ -88,6 +90,9 @@ impl Coefficients for [i16; 64] {
     fn or_dc(&mut self, bit: i32) {
         self[0] |= bit as i16;
     }
+    fn nonzero(&self) -> u64 {
+        super::nonzero_mask(self)
+    }
 }
 
 impl Coefficients for u64 {
@@ -101,6 +106,9 @@ impl Coefficients for u64 {
     }
     fn refine(&mut self, _: usize, _: i32) {}
     fn or_dc(&mut self, _: i32) {}
+    fn nonzero(&self) -> u64 {
+        *self
+    }
 }
 
 /// What one scan codes.
@@ -486,63 +494,124 @@ fn decode_scan(
             })?);
         }
     }
+    if let [single] = &mut scan[..] {
+        // Non-interleaved (every progressive AC scan): one store type for the whole scan.
+        let component = &frame.components[single.index];
+        let mut scratch = [[0i16; 64]];
+        let scan = SingleScan {
+            component,
+            tables,
+            pass,
+            restart_interval,
+        };
+        return match &mut frame.blocks[single.index] {
+            Blocks::Values(v) => scan.decode(v, false, single, reader),
+            Blocks::Nonzero(m) => scan.decode(m, false, single, reader),
+            Blocks::Discard => scan.decode(&mut scratch, true, single, reader),
+        };
+    }
     let mut eob_run = 0u32;
     let mut scratch = [0i16; 64];
-    let mut decode = |frame: &mut Frame,
-                      reader: &mut BitReader,
-                      s: &mut ScanComponent,
-                      block: usize,
-                      eob_run: &mut u32| {
-        let dc = tables.dc.get(s.dc).and_then(Option::as_ref);
-        let ac = tables.ac.get(s.ac).and_then(Option::as_ref);
-        let p = &mut s.predictor;
-        match &mut frame.blocks[s.index] {
-            Blocks::Values(v) => decode_block(pass, reader, dc, ac, &mut v[block], p, eob_run),
-            Blocks::Nonzero(m) => decode_block(pass, reader, dc, ac, &mut m[block], p, eob_run),
-            Blocks::Discard => decode_block(pass, reader, dc, ac, &mut scratch, p, eob_run),
-        }
-    };
-    let units = if scan.len() == 1 {
-        let c = &frame.components[scan[0].index];
-        c.blocks_w * c.blocks_h
-    } else {
-        frame.mcus_x * frame.mcus_y
-    };
-    for unit in 0..units {
-        if restart_interval > 0 && unit > 0 && unit % restart_interval == 0 {
-            if reader.overran() {
+    for unit in 0..frame.mcus_x * frame.mcus_y {
+        if restart_interval > 0 && unit > 0 && unit.is_multiple_of(restart_interval) {
+            if !restart(reader) {
                 return Ok(false);
-            }
-            match reader.next_marker() {
-                Some(at) if (0xD0..=0xD7).contains(&reader.byte(at + 1)) => {
-                    reader.pos = at + 2;
-                }
-                _ => return Ok(false),
             }
             eob_run = 0;
             for s in &mut scan {
                 s.predictor = 0;
             }
         }
-        if scan.len() == 1 {
-            let c = &frame.components[scan[0].index];
-            let block = unit / c.blocks_w * c.stride + unit % c.blocks_w;
-            decode(frame, reader, &mut scan[0], block, &mut eob_run)?;
-        } else {
-            let (mx, my) = (unit % frame.mcus_x, unit / frame.mcus_x);
-            for s in &mut scan {
-                let c = &frame.components[s.index];
-                let (h, v, stride) = (c.h, c.v, c.stride);
-                for y in 0..v {
-                    for x in 0..h {
-                        let block = (my * v + y) * stride + mx * h + x;
-                        decode(frame, reader, s, block, &mut eob_run)?;
-                    }
+        let (mx, my) = (unit % frame.mcus_x, unit / frame.mcus_x);
+        for s in &mut scan {
+            let c = &frame.components[s.index];
+            let (h, v, stride) = (c.h, c.v, c.stride);
+            let dc = tables.dc.get(s.dc).and_then(Option::as_ref);
+            let ac = tables.ac.get(s.ac).and_then(Option::as_ref);
+            let p = &mut s.predictor;
+            for y in 0..v {
+                for x in 0..h {
+                    let block = (my * v + y) * stride + mx * h + x;
+                    let e = &mut eob_run;
+                    match &mut frame.blocks[s.index] {
+                        Blocks::Values(b) => {
+                            decode_block(pass, reader, dc, ac, &mut b[block], p, e)
+                        }
+                        Blocks::Nonzero(m) => {
+                            decode_block(pass, reader, dc, ac, &mut m[block], p, e)
+                        }
+                        Blocks::Discard => decode_block(pass, reader, dc, ac, &mut scratch, p, e),
+                    }?;
                 }
             }
         }
     }
     Ok(!reader.overran())
+}
+
+/// Moves past the restart marker due now; `false` if the data ended instead.
+fn restart(reader: &mut BitReader) -> bool {
+    if reader.overran() {
+        return false;
+    }
+    match reader.next_marker() {
+        Some(at) if (0xD0..=0xD7).contains(&reader.byte(at + 1)) => {
+            reader.pos = at + 2;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A scan of one component, which codes its blocks in raster order.
+struct SingleScan<'a> {
+    component: &'a Component,
+    tables: &'a Tables,
+    pass: Pass,
+    restart_interval: usize,
+}
+
+impl SingleScan<'_> {
+    /// `discard`: decode every block into `blocks[0]`.
+    fn decode<C: Coefficients>(
+        &self,
+        blocks: &mut [C],
+        discard: bool,
+        s: &mut ScanComponent,
+        reader: &mut BitReader,
+    ) -> Result<bool, JpegError> {
+        let c = self.component;
+        let dc = self.tables.dc.get(s.dc).and_then(Option::as_ref);
+        let ac = self.tables.ac.get(s.ac).and_then(Option::as_ref);
+        let mut eob_run = 0u32;
+        let mut unit = 0usize;
+        for by in 0..c.blocks_h {
+            for bx in 0..c.blocks_w {
+                if self.restart_interval > 0
+                    && unit > 0
+                    && unit.is_multiple_of(self.restart_interval)
+                {
+                    if !restart(reader) {
+                        return Ok(false);
+                    }
+                    eob_run = 0;
+                    s.predictor = 0;
+                }
+                unit += 1;
+                let block = if discard { 0 } else { by * c.stride + bx };
+                decode_block(
+                    self.pass,
+                    reader,
+                    dc,
+                    ac,
+                    &mut blocks[block],
+                    &mut s.predictor,
+                    &mut eob_run,
+                )?;
+            }
+        }
+        Ok(!reader.overran())
+    }
 }
 
 /// Decodes one block of one scan (T.81 F.2.2 and G.1.2; refinement as libjpeg does it).
@@ -662,11 +731,17 @@ fn decode_block<C: Coefficients>(
                 }
             }
             if *eob_run > 0 {
-                while k <= se {
-                    if block.is_set(k) && reader.bit() {
-                        block.refine(k, plus);
+                // Only the coefficients already non-zero take a correction bit.
+                if k <= se {
+                    let band = (u64::MAX >> (63 - se)) & (u64::MAX << k);
+                    let mut pending = block.nonzero() & band;
+                    while pending != 0 {
+                        let at = pending.trailing_zeros() as usize;
+                        pending &= pending - 1;
+                        if reader.bit() {
+                            block.refine(at, plus);
+                        }
                     }
-                    k += 1;
                 }
                 *eob_run -= 1;
             }

@@ -1,50 +1,31 @@
 //! Writes a one-component baseline JPEG from quantised coefficients, with Huffman
-//! tables made for them (two passes: count the symbols, then code them).
+//! tables made for them: the symbols are listed and counted once, then coded.
 
 use super::huffman::{BitWriter, EncodeTable, category, magnitude_bits};
 use super::read::Luma;
-use super::{JpegError, Segment};
+use super::{JpegError, Segment, nonzero_mask};
 
-/// Receives the symbols of the coefficient stream, once to count and once to write.
-trait Sink {
-    fn dc(&mut self, size: u32, diff: i32);
-    fn ac(&mut self, symbol: u8, value: i32, size: u32);
+/// One coded symbol with its extra bits, packed: symbol in bits 0–7, the number of
+/// extra bits in 8–11, the extra bits from 16. `DC` marks a DC symbol.
+type Coded = u32;
+const DC: u32 = 1 << 12;
+
+fn coded(symbol: u8, extra: u32, length: u32) -> Coded {
+    u32::from(symbol) | (length << 8) | (extra << 16)
 }
 
-struct Count {
-    dc: [u32; 256],
-    ac: [u32; 256],
+/// The coded symbols of a scan, and how often each symbol occurs per table.
+struct Symbols {
+    coded: Vec<Coded>,
+    dc_count: [u32; 256],
+    ac_count: [u32; 256],
 }
 
-impl Sink for Count {
-    fn dc(&mut self, size: u32, _: i32) {
-        self.dc[size as usize] += 1;
-    }
-    fn ac(&mut self, symbol: u8, _: i32, _: u32) {
-        self.ac[usize::from(symbol)] += 1;
-    }
-}
-
-struct Code<'a> {
-    writer: BitWriter,
-    dc: &'a EncodeTable,
-    ac: &'a EncodeTable,
-}
-
-impl Sink for Code<'_> {
-    fn dc(&mut self, size: u32, diff: i32) {
-        self.writer.symbol(self.dc, size as u8);
-        self.writer.put(magnitude_bits(diff, size), size);
-    }
-    fn ac(&mut self, symbol: u8, value: i32, size: u32) {
-        self.writer.symbol(self.ac, symbol);
-        self.writer.put(magnitude_bits(value, size), size);
-    }
-}
-
-/// Walks the blocks in raster order as one non-interleaved scan (T.81 F.1.2).
-fn walk(luma: &Luma, sink: &mut impl Sink) -> Result<(), JpegError> {
+/// The symbols of the blocks in raster order, as one non-interleaved scan (T.81 F.1.2).
+fn symbols(luma: &Luma) -> Result<Symbols, JpegError> {
     let range = |what: &str| JpegError::Corrupt(format!("{what} coefficient out of range"));
+    let (mut dc_count, mut ac_count) = ([0u32; 256], [0u32; 256]);
+    let mut out = Vec::with_capacity(luma.blocks_w * luma.blocks_h * 16);
     let mut predictor = 0i32;
     for by in 0..luma.blocks_h {
         for block in &luma.blocks[by * luma.stride..by * luma.stride + luma.blocks_w] {
@@ -54,31 +35,41 @@ fn walk(luma: &Luma, sink: &mut impl Sink) -> Result<(), JpegError> {
             if size > 11 {
                 return Err(range("DC"));
             }
-            sink.dc(size, diff);
-            let mut run = 0u8;
-            for &c in &block[1..] {
-                if c == 0 {
-                    run += 1;
-                    continue;
-                }
+            dc_count[size as usize] += 1;
+            out.push(coded(size as u8, magnitude_bits(diff, size), size) | DC);
+            // Visit only the non-zero AC coefficients.
+            let mut nonzero = nonzero_mask(block) & !1;
+            let mut last = 0u32; // the previous non-zero position
+            while nonzero != 0 {
+                let k = nonzero.trailing_zeros();
+                nonzero &= nonzero - 1;
+                let mut run = k - last - 1;
                 while run > 15 {
-                    sink.ac(0xF0, 0, 0);
+                    ac_count[0xF0] += 1;
+                    out.push(coded(0xF0, 0, 0));
                     run -= 16;
                 }
-                let value = i32::from(c);
+                let value = i32::from(block[k as usize]);
                 let size = category(value);
                 if size > 10 {
                     return Err(range("AC"));
                 }
-                sink.ac((run << 4) | size as u8, value, size);
-                run = 0;
+                let symbol = ((run as u8) << 4) | size as u8;
+                ac_count[usize::from(symbol)] += 1;
+                out.push(coded(symbol, magnitude_bits(value, size), size));
+                last = k;
             }
-            if run > 0 {
-                sink.ac(0x00, 0, 0);
+            if last < 63 {
+                ac_count[0] += 1;
+                out.push(coded(0x00, 0, 0));
             }
         }
     }
-    Ok(())
+    Ok(Symbols {
+        coded: out,
+        dc_count,
+        ac_count,
+    })
 }
 
 fn segment(out: &mut Vec<u8>, marker: u8, payload: &[u8]) {
@@ -102,13 +93,13 @@ pub fn write_grey(
     height: usize,
     segments: &[Segment],
 ) -> Result<Vec<u8>, JpegError> {
-    let mut count = Count {
-        dc: [0; 256],
-        ac: [0; 256],
-    };
-    walk(luma, &mut count)?;
-    let dc = EncodeTable::optimal(&count.dc);
-    let ac = EncodeTable::optimal(&count.ac);
+    let Symbols {
+        coded,
+        dc_count,
+        ac_count,
+    } = symbols(luma)?;
+    let dc = EncodeTable::optimal(&dc_count);
+    let ac = EncodeTable::optimal(&ac_count);
 
     let mut out = Vec::with_capacity(luma.blocks.len() * 16);
     out.extend_from_slice(&[0xFF, 0xD8]);
@@ -135,13 +126,12 @@ pub fn write_grey(
     segment(&mut out, 0xC4, &huffman_segment(0x00, &dc));
     segment(&mut out, 0xC4, &huffman_segment(0x10, &ac));
     segment(&mut out, 0xDA, &[1, 1, 0x00, 0, 63, 0]);
-    let mut code = Code {
-        writer: BitWriter::new(out),
-        dc: &dc,
-        ac: &ac,
-    };
-    walk(luma, &mut code)?;
-    let mut out = code.writer.finish();
+    let mut writer = BitWriter::new(out);
+    for c in coded {
+        let table = if c & DC != 0 { &dc } else { &ac };
+        writer.symbol(table, c as u8, c >> 16, (c >> 8) & 15);
+    }
+    let mut out = writer.finish();
     out.extend_from_slice(&[0xFF, 0xD9]);
     Ok(out)
 }
