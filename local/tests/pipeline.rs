@@ -357,6 +357,57 @@ fn bad_input_gets_the_right_status_and_a_json_error() {
 }
 
 #[test]
+fn a_truncated_jpeg_is_422_and_stores_nothing() {
+    const JPEG: &str = "medium-jpeg_brushes_1365x1074.jpg";
+    // A runtime of its own, so that no other test's results share its store.
+    let up = Up::start(STACK, &["--allow-private-networks"]);
+    let post = |path: &str, body: Value| {
+        let response = client().post(up.url(path)).json(&body).send().unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().unwrap_or(Value::Null))
+    };
+    let whole = std::fs::read(corpus_dir().join(JPEG)).unwrap();
+    for cut in [1000, 5000, whole.len() / 2] {
+        let response = client()
+            .post(up.url("/function/greyscale"))
+            .header("content-type", "image/jpeg")
+            .body(whole[..cut].to_vec())
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 422, "raw, first {cut} bytes");
+        let error: Value = response.json().unwrap();
+        assert!(
+            error["error"].as_str().unwrap().contains("truncated"),
+            "{error}"
+        );
+    }
+    // Stored, then converted by path: refused, and nothing lands in `processed`.
+    let web = &web_server().base;
+    let (status, json) = post(
+        "/function/fetch-incoming",
+        json!({"url": format!("{web}/half/{JPEG}")}),
+    );
+    assert_eq!(status, 201, "{json}");
+    let (status, json) = post("/function/greyscale", json!({"path": json["path"]}));
+    assert_eq!(status, 422, "{json}");
+    let processed = std::fs::read_dir(up.data_dir.join("objects/processed"))
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    assert_eq!(processed, 0, "nothing stored after a refusal");
+    // And the same request with a whole JPEG does store: the check above could fail.
+    let (status, json) = post(
+        "/function/greyscale",
+        json!({"url": format!("{web}/corpus/{JPEG}")}),
+    );
+    assert_eq!(status, 201, "{json}");
+    let processed = std::fs::read_dir(up.data_dir.join("objects/processed"))
+        .unwrap()
+        .count();
+    assert_eq!(processed, 1);
+    up.stop();
+}
+
+#[test]
 fn a_huge_claimed_size_is_refused_with_413() {
     let mut png = image::DynamicImage::new_luma8(4, 4);
     let _ = &mut png;

@@ -134,6 +134,16 @@ async fn serve_test_content(req: Request, callbacks: Callbacks) -> Response {
             Err(_) => body::text(http::StatusCode::NOT_FOUND, "no such file"),
         };
     }
+    if let Some(file) = path.strip_prefix("/half/") {
+        // The first half of a corpus file: a truncated image.
+        return match std::fs::read(corpus_dir().join(file)) {
+            Ok(bytes) => {
+                let half = bytes[..bytes.len() / 2].to_vec();
+                body::with_type(http::StatusCode::OK, "application/octet-stream", half)
+            }
+            Err(_) => body::text(http::StatusCode::NOT_FOUND, "no such file"),
+        };
+    }
     if let Some(n) = path.strip_prefix("/redirect/") {
         let n: u32 = n.parse().unwrap_or(0);
         let target = if n == 0 {
