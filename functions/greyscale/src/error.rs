@@ -27,6 +27,8 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error("{1}")]
     Chain(StatusCode, String),
+    #[error(transparent)]
+    Busy(#[from] crate::slots::Busy),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -53,6 +55,7 @@ impl Error {
             },
             Error::Store(e) => e.status(),
             Error::Chain(status, _) => *status,
+            Error::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -16,16 +16,15 @@ mod error;
 mod exif;
 mod icc;
 mod settings;
+mod slots;
 
 use convert::Converted;
 pub use error::Error;
 use greyfaas_store::{Area, ObjectPath, Store, api};
 use http::{HeaderValue, Method, header};
-use once_cell::sync::Lazy;
 use openfaas_runtime::{CALL_ID, Request, Response, body};
 use serde::Deserialize;
 use settings::Settings;
-use tokio::sync::Semaphore;
 
 /// The request body in JSON mode: exactly one of the three fields.
 #[derive(Debug, Deserialize)]
@@ -47,6 +46,7 @@ async fn serve(req: Request) -> Result<Response, Error> {
     let settings = Settings::get();
     let media_type = api::media_type(req.headers());
     if media_type.starts_with("image/") || media_type == "application/octet-stream" {
+        let _slot = Settings::get().slots.acquire().await?;
         let bytes = body::read(req.into_body(), settings.max_image_bytes).await?;
         let converted = convert(bytes).await?;
         let mut response = http::Response::new(body::full(converted.bytes));
@@ -93,6 +93,7 @@ async fn serve(req: Request) -> Result<Response, Error> {
 async fn grey_stored(path: &str) -> Result<ObjectPath, Error> {
     let path = ObjectPath::parse(path)?;
     let store = Store::shared()?;
+    let _slot = Settings::get().slots.acquire().await?;
     let (bytes, _) = store.read(&path, Settings::get().max_image_bytes).await?;
     let converted = convert(bytes).await?;
     let result = store
@@ -106,16 +107,9 @@ async fn grey_stored(path: &str) -> Result<ObjectPath, Error> {
     Ok(result)
 }
 
-/// Conversions run on the blocking pool, at most one per core at a time, so the
-/// async threads keep answering health checks and cheap requests.
-static CPU_SLOTS: Lazy<Semaphore> =
-    Lazy::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
-
+/// Converts on the blocking pool, so the async threads keep answering health checks
+/// and cheap requests. The caller holds a conversion slot (`slots`).
 async fn convert(bytes: bytes::Bytes) -> Result<Converted, Error> {
-    let _slot = CPU_SLOTS
-        .acquire()
-        .await
-        .map_err(|_| Error::Internal("conversion pool closed".into()))?;
     let options = Settings::get().convert;
     tokio::task::spawn_blocking(move || convert::greyscale(&bytes, &options))
         .await

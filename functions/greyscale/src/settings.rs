@@ -1,8 +1,10 @@
 //! greyscale's limits and its gateway, read once from the environment.
 
 use crate::convert::{Limits, LumaMode, Options};
+use crate::slots::{Slots, cgroup_memory_limit, default_slots, worst_case_bytes};
 use once_cell::sync::Lazy;
-use openfaas_runtime::number_setting;
+use openfaas_runtime::{number_setting, parse_duration};
+use std::time::Duration;
 
 #[derive(Debug)]
 pub struct Settings {
@@ -19,6 +21,9 @@ pub struct Settings {
     /// `max_pixels`, `max_frames`, `jpeg_quality`, `jpeg_mode`, `keep_gps`, `luma`,
     /// `accept_partial_images`.
     pub convert: Options,
+    /// `max_conversions` (default: what the memory limit holds, else the cores) and
+    /// `conversion_wait` (10s): see `slots`.
+    pub slots: Slots,
 }
 
 static SETTINGS: Lazy<Settings> = Lazy::new(|| Settings::from_lookup(|k| std::env::var(k).ok()));
@@ -31,7 +36,7 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Settings {
         let number = |name: &str, default: u64| number_setting(name, lookup(name), default);
         let defaults = Options::default();
-        Settings {
+        let mut settings = Settings {
             gateway_url: lookup("gateway_url")
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| "http://gateway.openfaas:8080".into())
@@ -41,6 +46,7 @@ impl Settings {
             max_json_bytes: number("max_json_bytes", 64 << 10),
             max_json_depth: number("max_json_depth", 8) as usize,
             max_batch: number("max_batch", 16).max(1) as usize,
+            slots: Slots::new(1, Duration::ZERO), // replaced below, from the limits
             convert: Options {
                 limits: Limits {
                     max_pixels: number("max_pixels", defaults.limits.max_pixels),
@@ -59,7 +65,18 @@ impl Settings {
                     false,
                 ),
             },
-        }
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let worst = worst_case_bytes(&settings.convert.limits, settings.max_image_bytes);
+        let slots = match number("max_conversions", 0) {
+            0 => default_slots(cgroup_memory_limit(), worst, cores),
+            n => n as usize,
+        };
+        let wait = lookup("conversion_wait")
+            .and_then(|v| parse_duration(&v).ok())
+            .unwrap_or(Duration::from_secs(10));
+        settings.slots = Slots::new(slots, wait);
+        settings
     }
 }
 

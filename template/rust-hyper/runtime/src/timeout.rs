@@ -18,6 +18,9 @@ pin_project_lite::pin_project! {
         #[pin]
         timer: Sleep,
         idle: Option<Duration>,
+        // The idle clock starts when the handler first reads: a handler may hold a
+        // request (waiting for a slot of its own) before it reads the body.
+        reading: bool,
     }
 }
 
@@ -28,6 +31,7 @@ impl<B> DeadlineBody<B> {
             inner,
             timer: sleep(idle),
             idle: Some(idle),
+            reading: false,
         }
     }
 
@@ -37,6 +41,7 @@ impl<B> DeadlineBody<B> {
             inner,
             timer: sleep(total),
             idle: None,
+            reading: true,
         }
     }
 }
@@ -54,6 +59,10 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
+        if let (Some(idle), false) = (*this.idle, *this.reading) {
+            *this.reading = true;
+            this.timer.as_mut().reset(Instant::now() + idle);
+        }
         if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
             if let (Some(idle), Some(Ok(_))) = (*this.idle, &frame) {
                 this.timer.as_mut().reset(Instant::now() + idle);
@@ -70,5 +79,52 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    /// A body whose one frame arrives when `sent` delivers it.
+    struct Later(Option<tokio::sync::oneshot::Receiver<Bytes>>);
+
+    impl HttpBody for Later {
+        type Data = Bytes;
+        type Error = BoxError;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            let Some(rx) = self.0.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let bytes = ready!(Pin::new(rx).poll(cx));
+            self.0 = None;
+            Poll::Ready(bytes.ok().map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_idle_clock_starts_at_the_first_read() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let body = DeadlineBody::idle(Later(Some(rx)), Duration::from_millis(100));
+        // Held unread for longer than the idle limit (a handler waiting for a slot),
+        // then read: the first frame comes 30 ms into the read.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let _ = tx.send(Bytes::from_static(b"held"));
+        });
+        let bytes = body.collect().await.expect("not timed out").to_bytes();
+        assert_eq!(&bytes[..], b"held");
+    }
+
+    #[tokio::test]
+    async fn a_stalled_read_still_times_out() {
+        let (_tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
+        let body = DeadlineBody::idle(Later(Some(rx)), Duration::from_millis(50));
+        assert!(body.collect().await.is_err());
     }
 }
