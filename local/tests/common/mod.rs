@@ -2,6 +2,8 @@
 //! callbacks, and `greyfaas up` started on free ports with a temporary data folder.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use openfaas_runtime::{Config, Request, Response, Server, body};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -217,7 +219,7 @@ pub fn bin_dir() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf();
-    for f in ["fetch-incoming", "greyscale", "get-object"] {
+    for f in ["fetch-incoming", "greyscale", "get-object", "gallery"] {
         assert!(
             dir.join(f).is_file(),
             "{} is missing: run `cargo build --workspace --bins` first",
