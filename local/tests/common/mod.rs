@@ -50,6 +50,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Grey means R=G=B everywhere (or a luma pixel type).
+pub fn assert_grey(image: &image::DynamicImage, what: &str) {
+    let rgba = image.to_rgba8();
+    assert!(
+        rgba.pixels().all(|p| p[0] == p[1] && p[1] == p[2]),
+        "{what} is not greyscale"
+    );
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
