@@ -40,12 +40,15 @@ functions:
     image: greyfaas/gallery:test
     environment:
       page_size: 2
+      max_image_bytes: 1000000
     secrets: [s3-access-key, s3-secret-key]
 "#;
 
 const URL_FILE: &str = "medium-jpeg_brushes_1365x1074.jpg";
 const UPLOAD_FILE: &str = "small-png_astronaut_512x512.png";
 const THIRD_FILE: &str = "gif_coffee_600x400.gif";
+/// Over the gallery's 1 MB upload limit in UI_STACK.
+const TOO_LARGE_FILE: &str = "large-jpeg_picos-de-europa_3264x2448.jpg";
 
 /// The gallery item whose original is `sha`, once both of its images have loaded:
 /// `{processed, original_width, processed_width, caption}`, else null.
@@ -209,6 +212,36 @@ fn the_page_converts_urls_and_uploads_and_shows_pairs_and_refusals() {
         "names are shown as text"
     );
 
+    // Uploads the functions refuse: each line says why, in words and status.
+    let text_file = up.dir.join("notes.txt");
+    std::fs::write(&text_file, "not an image").unwrap();
+    let refusals = [
+        (
+            text_file,
+            "Not an image greyfaas can convert (JPEG, PNG, GIF or WebP) (415)",
+        ),
+        (
+            corpus_dir().join(TOO_LARGE_FILE).canonicalize().unwrap(),
+            "Too large",
+        ),
+    ];
+    for (file, message) in refusals {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        browser.type_into("#files", &file.display().to_string());
+        browser.click("#upload-files");
+        let line = browser.wait_for(
+            &format!("the refusal of {name}"),
+            Duration::from_secs(30),
+            "return [...document.querySelectorAll('#jobs li.error')].map(li => li.innerText).find(t => t.startsWith(arguments[0])) ?? null",
+            json!([name]),
+        );
+        assert!(line.as_str().unwrap().contains(message), "{line}");
+    }
+    assert!(
+        bytes_of(TOO_LARGE_FILE).len() > 1_000_000,
+        "the corpus file is over the limit"
+    );
+
     // The functions' status, live from /system/functions: greyscale has been invoked.
     browser.wait_for(
         "greyscale's invocations in the status table",
@@ -222,6 +255,31 @@ fn the_page_converts_urls_and_uploads_and_shows_pairs_and_refusals() {
     let shot_path = repo().join("target/ui-screenshot.png");
     std::fs::write(&shot_path, &screenshot).unwrap();
     eprintln!("screenshot: {}", shot_path.display());
+
+    // "View both full size" opens both images in a dialog; every image has alt text.
+    browser.click("#gallery li button");
+    let viewer = browser.wait_for(
+        "the full-size dialog",
+        Duration::from_secs(10),
+        "const d = document.getElementById('viewer'); const imgs = [...d.querySelectorAll('img')]; return d.open && imgs.length === 2 && imgs.every(i => i.complete && i.naturalWidth > 0) ? imgs.map(i => i.alt) : null",
+        json!([]),
+    );
+    assert!(
+        viewer[0].as_str().unwrap().starts_with("Original image"),
+        "{viewer}"
+    );
+    assert!(
+        viewer[1].as_str().unwrap().starts_with("Greyscale image"),
+        "{viewer}"
+    );
+    browser.click("#viewer-close");
+    assert_eq!(
+        browser.run(
+            "return !document.getElementById('viewer').open && [...document.images].every(i => i.alt.length > 0)",
+            json!([])
+        ),
+        json!(true)
+    );
 
     // Paging: page_size is 2, so a third result moves the URL's pair to page 2.
     browser.type_into("#urls", &format!("{}/corpus/{THIRD_FILE}", web.base));
