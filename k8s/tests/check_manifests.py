@@ -29,7 +29,7 @@ import sys
 
 import yaml
 
-FUNCTIONS = ("fetch-incoming", "greyscale", "get-object")
+FUNCTIONS = ("fetch-incoming", "greyscale", "get-object", "gallery")
 FN_NS = "openfaas-fn"
 MINIO_NS = "greyfaas"
 MINIO_IMAGE_REPO = "quay.io/minio/minio"
@@ -363,6 +363,7 @@ def check_network_policies(c, objs):
         "fetch-incoming": (True, True),
         "greyscale": (False, True),
         "get-object": (False, False),
+        "gallery": (False, False),
     }
     for fn, (internet, gateway) in want.items():
         pols = [p for p in find(objs, "NetworkPolicy", namespace=FN_NS)

@@ -1,7 +1,7 @@
 //! The OpenFaaS gateway API on loopback: `/function/<name>[.<ns>]/…` proxied to a ready
-//! replica with bodies streamed both ways, `/async-function/…`, `/system/*`, `/healthz`
-//! and `/metrics`. It is served by the template's own runtime, so it drains, logs and
-//! carries call ids exactly as the functions do.
+//! replica with bodies streamed both ways, `/async-function/…`, `/ui/` (the gallery
+//! function), `/system/*`, `/healthz` and `/metrics`. It is served by the template's own
+//! runtime, so it drains, logs and carries call ids exactly as the functions do.
 
 use crate::error::GatewayError;
 use crate::metrics::{GatewayMetrics, NAMESPACE, qualified};
@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
+
+/// The function the gateway's `/ui/` serves (as OpenFaaS serves its portal there).
+pub const UI_FUNCTION: &str = "gallery";
 
 /// How long a request waits for a ready replica (a restart, or a cold start from zero).
 const PICK_WAIT: Duration = Duration::from_secs(30);
@@ -69,6 +72,15 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
+/// `301` to `location`: `/ui` becomes `/ui/`, so the page's relative calls resolve.
+fn redirect(location: &'static str) -> Response {
+    let mut response = body::empty_with(StatusCode::MOVED_PERMANENTLY);
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(location));
+    response
+}
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in HOP_BY_HOP {
         headers.remove(name);
@@ -81,6 +93,12 @@ impl Gateway {
         let path = req.uri().path().to_string();
         let result = if let Some(rest) = path.strip_prefix("/function/") {
             self.invoke_route(rest, req).await
+        } else if let Some(rest) = path.strip_prefix("/ui/") {
+            // The same function and code path as /function/gallery/.
+            self.invoke_route(&format!("{UI_FUNCTION}/{rest}"), req)
+                .await
+        } else if path == "/ui" {
+            Ok(redirect("/ui/"))
         } else if let Some(rest) = path.strip_prefix("/async-function/") {
             self.enqueue(rest, req).await
         } else if path.starts_with("/system/") {

@@ -33,15 +33,6 @@ fn get(path: &str) -> reqwest::blocking::Response {
     client().get(up().url(path)).send().unwrap()
 }
 
-/// Grey means R=G=B everywhere (or a luma pixel type).
-fn assert_grey(image: &image::DynamicImage, what: &str) {
-    let rgba = image.to_rgba8();
-    assert!(
-        rgba.pixels().all(|p| p[0] == p[1] && p[1] == p[2]),
-        "{what} is not greyscale"
-    );
-}
-
 #[test]
 fn every_corpus_image_goes_through_the_whole_pipeline() {
     let web = web_server();

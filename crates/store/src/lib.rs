@@ -23,4 +23,4 @@ pub use config::StoreConfig;
 pub use error::StoreError;
 pub use name::{Area, NameHasher, ObjectName, ObjectPath, PathError};
 pub use sniff::ImageFormat;
-pub use store::{ObjectInfo, Store, StoredObject};
+pub use store::{ListedObject, ObjectInfo, SOURCE_METADATA, Store, StoredObject};

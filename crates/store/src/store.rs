@@ -27,6 +27,23 @@ pub struct Store {
 pub struct ObjectInfo {
     pub content_type: String,
     pub content_length: u64,
+    /// For a derived object (a greyscale result): the path of the object it was made
+    /// from, kept as the object's S3 user metadata [`SOURCE_METADATA`].
+    pub source: Option<String>,
+}
+
+/// The user-metadata key (`x-amz-meta-source`) that names a derived object's source.
+/// Kept on the object itself, so the mapping lives as long as the object, in every
+/// S3-compatible store (s3s-fs and MinIO both keep user metadata).
+pub const SOURCE_METADATA: &str = "source";
+
+/// One entry of a bucket listing.
+#[derive(Debug, Clone)]
+pub struct ListedObject {
+    pub name: String,
+    pub size: u64,
+    /// Milliseconds since the Unix epoch (0 when the store did not say).
+    pub last_modified_ms: i64,
 }
 
 /// An object being read: its metadata and its bytes as a stream.
@@ -39,12 +56,17 @@ pub struct StoredObject {
 
 impl ObjectInfo {
     /// From S3's optional headers: unknown type is generic binary, unknown length 0.
-    fn from_headers(content_type: Option<String>, content_length: Option<i64>) -> ObjectInfo {
+    fn from_headers(
+        content_type: Option<String>,
+        content_length: Option<i64>,
+        metadata: Option<&std::collections::HashMap<String, String>>,
+    ) -> ObjectInfo {
         ObjectInfo {
             content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
             content_length: content_length
                 .and_then(|n| u64::try_from(n).ok())
                 .unwrap_or(0),
+            source: metadata.and_then(|m| m.get(SOURCE_METADATA).cloned()),
         }
     }
 }
@@ -160,6 +182,22 @@ impl Store {
         self.put_named(area, name, bytes, content_type).await
     }
 
+    /// As [`Store::put`], for an object derived from `source`: the source's path is kept
+    /// in the object's metadata, where [`Store::head`] reads it back as
+    /// [`ObjectInfo::source`]. An object that already exists keeps the source it was
+    /// first stored with.
+    pub async fn put_derived(
+        &self,
+        area: Area,
+        bytes: Bytes,
+        content_type: &str,
+        source: &ObjectPath,
+    ) -> Result<ObjectPath, StoreError> {
+        let name = ObjectName::of(&bytes);
+        self.put_object(area, name, bytes, content_type, Some(source))
+            .await
+    }
+
     /// Stores `bytes` under `name`, which the caller computed while the bytes streamed in
     /// (it must be their SHA-256: the store verifies it and refuses a mismatch).
     ///
@@ -171,6 +209,18 @@ impl Store {
         name: ObjectName,
         bytes: Bytes,
         content_type: &str,
+    ) -> Result<ObjectPath, StoreError> {
+        self.put_object(area, name, bytes, content_type, None).await
+    }
+
+    /// The one PutObject path: skips an object that exists, sends our SHA-256.
+    async fn put_object(
+        &self,
+        area: Area,
+        name: ObjectName,
+        bytes: Bytes,
+        content_type: &str,
+        source: Option<&ObjectPath>,
     ) -> Result<ObjectPath, StoreError> {
         self.ensure_buckets().await?;
         let path = ObjectPath::new(area, name);
@@ -186,6 +236,9 @@ impl Store {
             .key(path.name.as_str())
             .content_type(content_type)
             .checksum_sha256(checksum)
+            .set_metadata(source.map(|s| {
+                std::collections::HashMap::from([(SOURCE_METADATA.to_string(), s.to_string())])
+            }))
             .body(ByteStream::from(bytes))
             .send()
             .await
@@ -207,6 +260,7 @@ impl Store {
         Ok(ObjectInfo::from_headers(
             out.content_type,
             out.content_length,
+            out.metadata.as_ref(),
         ))
     }
 
@@ -236,7 +290,11 @@ impl Store {
             .await
             .map_err(|e| StoreError::from_sdk(e, &format!("/{}/{key}", area.as_str())))?;
         Ok(StoredObject {
-            info: ObjectInfo::from_headers(out.content_type, out.content_length),
+            info: ObjectInfo::from_headers(
+                out.content_type,
+                out.content_length,
+                out.metadata.as_ref(),
+            ),
             content_range: out.content_range,
             body: out.body,
         })
@@ -266,7 +324,18 @@ impl Store {
 
     /// Every object name in `area` (for `greyfaas verify`).
     pub async fn list(&self, area: Area) -> Result<Vec<String>, StoreError> {
-        let mut names = Vec::new();
+        Ok(self
+            .list_objects(area)
+            .await?
+            .into_iter()
+            .map(|o| o.name)
+            .collect())
+    }
+
+    /// Every object in `area` with its size and time, in key order (ListObjectsV2,
+    /// every page).
+    pub async fn list_objects(&self, area: Area) -> Result<Vec<ListedObject>, StoreError> {
+        let mut objects = Vec::new();
         let mut pages = self
             .client
             .list_objects_v2()
@@ -275,14 +344,23 @@ impl Store {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| StoreError::from_sdk(e, self.bucket(area)))?;
-            names.extend(
+            objects.extend(
                 page.contents
                     .unwrap_or_default()
                     .into_iter()
-                    .filter_map(|o| o.key),
+                    .filter_map(|o| {
+                        Some(ListedObject {
+                            size: o.size.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                            last_modified_ms: o
+                                .last_modified
+                                .and_then(|t| t.to_millis().ok())
+                                .unwrap_or(0),
+                            name: o.key?,
+                        })
+                    }),
             );
         }
-        Ok(names)
+        Ok(objects)
     }
 
     /// Reads an object by raw key, bypassing name validation (for `greyfaas verify`,

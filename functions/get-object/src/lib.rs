@@ -3,7 +3,7 @@
 //! `GET /incoming/<sha256>` or `/processed/<sha256>` answers the bytes with their
 //! Content-Type, Content-Length and an ETag (the name: content-addressed, so strong and
 //! immutable). `HEAD`, `If-None-Match` (304) and `Range` (206) work as HTTP says.
-//! `GET /` lists the routes of all three functions.
+//! `GET /` lists the routes of all the functions.
 
 mod error;
 
@@ -111,7 +111,7 @@ fn matches_etag(header: &HeaderValue, etag: &str) -> bool {
         .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
 }
 
-/// The API of the three functions, for `GET /`.
+/// The API of the functions, for `GET /`.
 fn routes() -> serde_json::Value {
     serde_json::json!({
         "functions": {
@@ -129,6 +129,11 @@ fn routes() -> serde_json::Value {
                 {"method": "GET", "path": "/incoming/<sha256>", "answers": "the bytes; HEAD, If-None-Match and Range supported"},
                 {"method": "GET", "path": "/processed/<sha256>", "answers": "the bytes; HEAD, If-None-Match and Range supported"},
                 {"method": "GET", "path": "/", "answers": "this list"}
+            ],
+            "gallery": [
+                {"method": "GET", "path": "/", "answers": "the web page (also at the gateway's /ui/ under greyfaas up)"},
+                {"method": "GET", "path": "/api/gallery?page=N", "answers": "200 {\"items\":[{\"processed\":…,\"original\":…}],\"page\",\"pages\",\"total\"}, newest first"},
+                {"method": "POST", "path": "/upload", "body": "an image, raw", "answers": "201 {\"path\":\"/incoming/<sha256>\"}"}
             ]
         }
     })

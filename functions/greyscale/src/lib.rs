@@ -96,11 +96,13 @@ async fn grey_stored(path: &str) -> Result<ObjectPath, Error> {
     let _slot = Settings::get().slots.acquire().await?;
     let (bytes, _) = store.read(&path, Settings::get().max_image_bytes).await?;
     let converted = convert(bytes).await?;
+    // The source goes into the result's metadata: the gallery shows them side by side.
     let result = store
-        .put(
+        .put_derived(
             Area::Processed,
             converted.bytes.into(),
             converted.format.mime(),
+            &path,
         )
         .await?;
     tracing::info!(source = %path, %result, "converted");

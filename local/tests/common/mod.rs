@@ -2,6 +2,8 @@
 //! callbacks, and `greyfaas up` started on free ports with a temporary data folder.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use openfaas_runtime::{Config, Request, Response, Server, body};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -46,6 +48,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Grey means R=G=B everywhere (or a luma pixel type).
+pub fn assert_grey(image: &image::DynamicImage, what: &str) {
+    let rgba = image.to_rgba8();
+    assert!(
+        rgba.pixels().all(|p| p[0] == p[1] && p[1] == p[2]),
+        "{what} is not greyscale"
+    );
 }
 
 pub fn free_port() -> u16 {
@@ -227,7 +238,7 @@ pub fn bin_dir() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf();
-    for f in ["fetch-incoming", "greyscale", "get-object"] {
+    for f in ["fetch-incoming", "greyscale", "get-object", "gallery"] {
         assert!(
             dir.join(f).is_file(),
             "{} is missing: run `cargo build --workspace --bins` first",

@@ -1,0 +1,42 @@
+//! Why `gallery` could not answer, and the status each reason maps to.
+
+use greyfaas_store::StoreError;
+use http::StatusCode;
+use openfaas_runtime::{BodyError, Response, body};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no such page: {0} (the gallery serves /, /api/gallery and POST /upload)")]
+    NoRoute(String),
+    #[error("use {0}")]
+    Method(&'static str),
+    #[error("invalid query: {0}")]
+    Query(String),
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    #[error("not a supported image: send JPEG, PNG, GIF or WebP")]
+    NotImage,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    /// The one place that maps failures to HTTP statuses.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::NoRoute(_) => StatusCode::NOT_FOUND,
+            Error::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Query(_) => StatusCode::BAD_REQUEST,
+            Error::Body(e) => e.status(),
+            Error::NotImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Store(e) => e.status(),
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        if self.status().is_server_error() {
+            tracing::warn!(error = %self, "request failed");
+        }
+        body::error(self.status(), self)
+    }
+}
