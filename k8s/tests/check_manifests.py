@@ -32,14 +32,14 @@ import yaml
 FUNCTIONS = ("fetch-incoming", "greyscale", "get-object", "gallery")
 FN_NS = "openfaas-fn"
 MINIO_NS = "greyfaas"
-MINIO_IMAGE_REPO = "quay.io/minio/minio"
+MINIO_IMAGE_REPO = "ghcr.io/greyfaas/minio"  # built by k8s/minio-image/Dockerfile
 MINIO_SERVER_URL = "http://minio-{0...3}.minio.greyfaas.svc.cluster.local/data"
 PROMETHEUS = "http://prometheus.openfaas.svc.cluster.local:9090"
 OPENFAAS_CE_MAX_REPLICAS = 5
 SSRF_EXCEPT_V4 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
                   "169.254.0.0/16", "127.0.0.0/8")
 SSRF_EXCEPT_V6 = ("fc00::/7", "fe80::/10", "::1/128")
-THRESHOLD_COMMENT = "# rps target: keep equal to com.openfaas.scale.target in stack.yml"
+THRESHOLD_COMMENT = "# target x target-proportion of com.openfaas.scale.* in stack.yml"
 CREDENTIAL_NAME = re.compile(r"(PASSWORD|SECRET|ACCESS_KEY|ROOT_USER|TOKEN)", re.I)
 KEDA_GROUP = "keda.sh/"
 
@@ -183,6 +183,8 @@ def check_minio(c, objs):
     pod_labels = dig(spec, "template", "metadata", "labels", default={})
     c("minio: replicas == 4", spec.get("replicas") == 4, "got %r" % spec.get("replicas"))
     c("minio: podManagementPolicy Parallel", spec.get("podManagementPolicy") == "Parallel")
+    c("minio: updateStrategy OnDelete (MinIO upgrades all servers at once)",
+      dig(spec, "updateStrategy", "type") == "OnDelete")
     c("minio: selector selects its pod template",
       selects(dig(spec, "selector", "matchLabels"), pod_labels))
 
@@ -214,6 +216,8 @@ def check_minio(c, objs):
     repo, _, tag = image.rpartition(":")
     c("minio: image pinned to a release tag",
       repo == MINIO_IMAGE_REPO and tag.startswith("RELEASE.") and "@" not in tag, image)
+    c("minio: tag at least RELEASE.2025-10-15T17-29-55Z (the CVE-2025-62506 fix)",
+      tag >= "RELEASE.2025-10-15T17-29-55Z", tag)
     argv = (m.get("command") or []) + (m.get("args") or [])
     c("minio: runs 'minio server <4 peers>/data --console-address :9001'",
       argv == ["minio", "server", MINIO_SERVER_URL, "--console-address", ":9001"], " ".join(argv))
@@ -460,7 +464,7 @@ def check_keda(c, objs, k8s_dir, stack):
           isinstance(th, str) and as_number(th) is not None and as_number(th) > 0, repr(th))
         if fn in (stack or {}):
             target = stack[fn]
-            c("%s: threshold %s == com.openfaas.scale.target %s in stack.yml" % (tag, th, target),
+            c("%s: threshold %s == target x target-proportion (%s) in stack.yml" % (tag, th, target),
               target is not None and as_number(th) == as_number(target),
               "keep k8s/keda/ and stack.yml in step (stack.yml sets the target as an "
               "annotation, or a label)")
@@ -478,7 +482,9 @@ def check_keda(c, objs, k8s_dir, stack):
 
 
 def stack_targets(path):
-    """{function: com.openfaas.scale.target or None} for every function of a stack.yml.
+    """{function: target x target-proportion, or None} for every function of a stack.yml:
+    the per-replica load the OpenFaaS Pro autoscaler aims at (proportion default 0.9),
+    which the KEDA thresholds mirror.
 
     OpenFaaS CE refuses com.openfaas.scale.target as a label at deploy time (faas-netes
     pkg/handlers/validate.go), so stack.yml keeps it as an annotation; a label is read
@@ -489,10 +495,15 @@ def stack_targets(path):
         data = yaml.safe_load(f) or {}
     out = {}
     for fn, spec in (data.get("functions") or {}).items():
-        t = dig(spec, "labels", "com.openfaas.scale.target")
-        if t is None:
-            t = dig(spec, "annotations", "com.openfaas.scale.target")
-        out[fn] = None if t is None else str(t)
+        def scale(key):
+            v = dig(spec, "labels", "com.openfaas.scale." + key)
+            return dig(spec, "annotations", "com.openfaas.scale." + key) if v is None else v
+        t, prop = scale("target"), scale("target-proportion")
+        if t is None or as_number(str(t)) is None:
+            out[fn] = None if t is None else str(t)
+            continue
+        p = 0.9 if prop is None else as_number(str(prop))
+        out[fn] = None if p is None else "%g" % round(as_number(str(t)) * p, 6)
     return out
 
 
@@ -575,6 +586,11 @@ MUTATIONS = [
     ("assert", "no resource limits", lambda b, k: _minio_ctr(b)["resources"].pop("limits")),
     ("assert", "image :latest",
      lambda b, k: _minio_ctr(b).__setitem__("image", MINIO_IMAGE_REPO + ":latest")),
+    ("assert", "image before the CVE-2025-62506 fix",
+     lambda b, k: _minio_ctr(b).__setitem__(
+         "image", MINIO_IMAGE_REPO + ":RELEASE.2025-04-22T22-12-26Z")),
+    ("assert", "RollingUpdate for MinIO",
+     lambda b, k: _sts(b)["spec"]["updateStrategy"].__setitem__("type", "RollingUpdate")),
     ("assert", "only 3 peers on the command line",
      lambda b, k: _minio_ctr(b)["args"].__setitem__(1, MINIO_SERVER_URL.replace("3", "2"))),
     ("assert", "required anti-affinity",
