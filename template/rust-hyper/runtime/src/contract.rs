@@ -100,10 +100,8 @@ impl<H: Handler> Contract<H> {
                 }
             },
         };
-        self.metrics.in_flight.inc();
-        let response = self.run_handler(req).await;
-        self.metrics.in_flight.dec();
-        response
+        let _counted = InFlight::count(&self.metrics.in_flight);
+        self.run_handler(req).await
     }
 
     async fn run_handler(&self, req: hyper::Request<hyper::body::Incoming>) -> Response {
@@ -192,5 +190,22 @@ fn shortest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+/// Counts one call in `http_requests_in_flight` for as long as it lives. It is dropped
+/// with the request's future, so a client that goes away mid-call is uncounted too.
+struct InFlight<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl<'a> InFlight<'a> {
+    fn count(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> InFlight<'a> {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

@@ -317,3 +317,51 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A client that goes away mid-call leaves `http_requests_in_flight` as it found it.
+#[tokio::test]
+async fn a_client_dropped_mid_call_is_not_left_in_flight() {
+    let config = Config {
+        port: 0,
+        metrics_port: free_port(),
+        bind_address: [127, 0, 0, 1].into(),
+        ..Config::default()
+    };
+    let server = Server::new(config, test_handler).start().await.unwrap();
+    let in_flight = || async {
+        let metrics =
+            String::from_utf8(get(server.metrics_addr.unwrap(), "/metrics").await.body).unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("http_requests_in_flight "))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream
+            .write_all(b"GET /sleep/30000 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        clients.push(stream);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while in_flight().await != "3" {
+        assert!(
+            Instant::now() < deadline,
+            "3 calls never showed as in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(clients); // the clients give up long before the handler would finish
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while in_flight().await != "0" {
+        assert!(
+            Instant::now() < deadline,
+            "in flight stuck at {}",
+            in_flight().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
