@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 /// decoded), which a debug build converts in about a second.
 fn large_png() -> Vec<u8> {
     let webp = std::fs::read(corpus_dir().join("webp_gnome-wood-l_4096x4096.webp")).unwrap();
-    let image = image::load_from_memory(&webp)
-        .unwrap()
-        .resize_exact(3000, 3000, image::imageops::FilterType::Nearest);
+    let image = image::load_from_memory(&webp).unwrap().resize_exact(
+        3000,
+        3000,
+        image::imageops::FilterType::Nearest,
+    );
     let mut png = std::io::Cursor::new(Vec::new());
     image.write_to(&mut png, image::ImageFormat::Png).unwrap();
     png.into_inner()
@@ -108,7 +110,11 @@ fn a_burst_of_large_images_is_bounded_by_max_conversions() {
     let limited = Greyscale::start(&[("max_conversions", "1"), ("conversion_wait", "300s")]);
     let started = Instant::now();
     let results = limited.burst(3, &image);
-    assert!(results.iter().all(|r| r.0 == 200), "all queued and served: {:?}", statuses(&results));
+    assert!(
+        results.iter().all(|r| r.0 == 200),
+        "all queued and served: {:?}",
+        statuses(&results)
+    );
     let bounded = limited.peak_rss();
     eprintln!(
         "one conversion: peak {} MB; 3 at once, 1 slot: peak {} MB in {:?}",
@@ -116,7 +122,10 @@ fn a_burst_of_large_images_is_bounded_by_max_conversions() {
         bounded >> 20,
         started.elapsed()
     );
-    assert!(bounded < one * 3 / 2, "peak {bounded} with one slot vs {one} for one image");
+    assert!(
+        bounded < one * 3 / 2,
+        "peak {bounded} with one slot vs {one} for one image"
+    );
     drop(limited);
 
     // The same burst with three slots needs more: the bound above is the slots' doing.
