@@ -30,8 +30,8 @@ pub struct Gateway {
     pub functions: BTreeMap<String, Arc<Function>>,
     pub metrics: GatewayMetrics,
     pub queue: Queue,
-    /// `user:password` for Basic auth on /system/*, when configured.
-    pub basic_auth: Option<String>,
+    /// Basic auth on /system/*: on unless `greyfaas up --no-basic-auth`.
+    pub basic_auth: Option<crate::auth::Credentials>,
     pub upstream_timeout: Duration,
     /// Serve `/system/info` in the provider shape, for an OpenFaaS gateway started with
     /// `functions_provider_url` pointing here.
@@ -367,23 +367,10 @@ impl Gateway {
     }
 
     fn check_auth(&self, headers: &HeaderMap) -> Result<(), GatewayError> {
-        let Some(expected) = &self.basic_auth else {
-            // Unconfigured: anything goes, including faas-cli's empty "Bearer ".
-            return Ok(());
-        };
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Basic "))
-            .and_then(|b64| {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD
-                    .decode(b64.trim())
-                    .ok()
-            });
-        match given {
-            Some(bytes) if bytes == expected.as_bytes() => Ok(()),
-            _ => Err(GatewayError::Unauthorized),
+        match &self.basic_auth {
+            Some(credentials) => credentials.check(headers),
+            // Turned off: anything goes, including faas-cli's empty "Bearer ".
+            None => Ok(()),
         }
     }
 
@@ -408,10 +395,12 @@ impl Gateway {
     pub fn status_json(&self, function: &Function) -> serde_json::Value {
         let spec = &function.spec;
         let def = &spec.def;
-        let env: BTreeMap<&str, &str> = def
-            .environment
+        // What the replicas run with: stack.yml's environment with the local runtime's
+        // own endpoints (store, gateway, secrets) in place of the cluster's.
+        let env: BTreeMap<&str, &str> = spec
+            .env
             .iter()
-            .map(|(k, v)| (k.as_str(), v.0.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let pids: Vec<u32> = function
             .replicas()

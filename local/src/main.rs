@@ -5,6 +5,7 @@
 //! - `greyfaas store` — just the S3 store (s3s-fs over a folder).
 //! - `greyfaas verify` — checks every stored object: name == sha256(content).
 
+mod auth;
 mod error;
 mod gateway;
 mod metrics;

@@ -55,9 +55,11 @@ pub struct UpArgs {
     /// Workers running async calls.
     #[arg(long, default_value_t = 2)]
     pub async_workers: usize,
-    /// A file holding `user:password`: Basic auth for /system/*.
+    /// Serve /system/* without Basic auth. By default, as faasd, it needs the user and
+    /// password in <data-dir>/secrets/basic-auth-user and basic-auth-password
+    /// (generated on first start).
     #[arg(long)]
-    pub basic_auth_file: Option<PathBuf>,
+    pub no_basic_auth: bool,
     /// Act as an OpenFaaS provider: `/system/info` in the provider shape, for a real
     /// OpenFaaS gateway started with `functions_provider_url=http://127.0.0.1:<port>/`.
     #[arg(long)]
@@ -289,12 +291,13 @@ pub async fn run(args: UpArgs) -> ExitCode {
         functions.insert(name.clone(), Function::new(spec));
     }
 
-    let basic_auth = match &args.basic_auth_file {
-        None => None,
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => Some(text.trim().to_string()),
-            Err(e) => return fail(format!("{}: {e}", path.display())),
-        },
+    let basic_auth = if args.no_basic_auth {
+        None
+    } else {
+        match crate::auth::Credentials::ensure(&secrets_dir) {
+            Ok(credentials) => Some(credentials),
+            Err(e) => return fail(format!("cannot write {}: {e}", secrets_dir.display())),
+        }
     };
     let gateway = Arc::new(Gateway {
         functions: functions.clone(),
@@ -365,15 +368,16 @@ pub async fn run(args: UpArgs) -> ExitCode {
         data.join("objects").display()
     );
     println!("  secrets:   {}", secrets_dir.display());
-    println!("try the whole pipeline on an image:");
-    println!(
-        "  P=$(curl -s {gw}/function/greyscale -d '{{\"url\":\"https://upload.wikimedia.org/wikipedia/commons/4/47/PNG_transparency_demonstration_1.png\"}}' | sed 's/.*\"path\":\"\\([^\"]*\\)\".*/\\1/') && curl -s -o grey.png {gw}/function/get-object$P && echo saved grey.png from $P"
-    );
-    println!("or, with no internet, convert a local file directly:");
-    println!(
-        "  curl -s --data-binary @photo.jpg -H 'Content-Type: image/jpeg' {gw}/function/greyscale -o grey.jpg"
-    );
-
+    match &gateway.basic_auth {
+        Some(credentials) => {
+            println!("log faas-cli in (the /system API needs it):");
+            println!("  {}", credentials.login_line(&gw));
+        }
+        None => println!("  auth:      off (--no-basic-auth): /system/* is open"),
+    }
+    let sample = sample_image(&stack.dir);
+    println!("try the whole pipeline (upload, convert, read back; no internet needed):");
+    println!("  {}", pipeline_line(&gw, &sample));
     openfaas_runtime::wait_for_signal().await;
     eprintln!("greyfaas: shutting down");
     server.shutdown().await;
@@ -385,6 +389,33 @@ pub async fn run(args: UpArgs) -> ExitCode {
         let _ = task.await;
     }
     ExitCode::SUCCESS
+}
+
+/// An image to try the pipeline on: the photo corpus beside the checkout when it is
+/// there (README: `../shared/corpus`), else a name for the user to replace.
+fn sample_image(stack_dir: &Path) -> String {
+    let corpus = stack_dir.join("../shared/corpus/small-png_astronaut_512x512.png");
+    match corpus.canonicalize() {
+        Ok(path) => path.display().to_string(),
+        Err(_) => "photo.jpg".into(),
+    }
+}
+
+/// One shell line that uploads `image` to fetch-incoming, converts it by path and
+/// saves the result: `curl -f` and `&&` make any failing step stop it with an error.
+pub fn pipeline_line(gw: &str, image: &str) -> String {
+    let path_of = |var: &str| format!(r#"{var}=${{{var}#*'"path":"'}} && {var}=${{{var}%%'"'*}}"#);
+    format!(
+        concat!(
+            r#"IMG='{image}'; P=$(curl -sSf --data-binary @"$IMG" -H 'Content-Type: application/octet-stream' {gw}/function/fetch-incoming) && {p} && "#,
+            r#"Q=$(curl -sSf {gw}/function/greyscale -d "{{\"path\":\"$P\"}}") && {q} && "#,
+            r#"curl -sSf -o "grey.${{IMG##*.}}" {gw}/function/get-object$Q && echo "saved grey.${{IMG##*.}} from $Q""#
+        ),
+        image = image,
+        gw = gw,
+        p = path_of("P"),
+        q = path_of("Q"),
+    )
 }
 
 pub async fn verify(args: StoreArgs) -> ExitCode {
