@@ -33,6 +33,8 @@ pub struct Gateway {
     /// Basic auth on /system/*: on unless `greyfaas up --no-basic-auth`.
     pub basic_auth: Option<crate::auth::Credentials>,
     pub upstream_timeout: Duration,
+    /// What deploys build replicas' specs from.
+    pub runtime: crate::deploy::Runtime,
     /// Serve `/system/info` in the provider shape, for an OpenFaaS gateway started with
     /// `functions_provider_url` pointing here.
     pub provider_mode: bool,
@@ -109,7 +111,9 @@ impl Gateway {
             None => (target, NAMESPACE),
         };
         match self.functions.get(name) {
-            Some(function) if namespace == NAMESPACE => Ok((function.clone(), rest.to_string())),
+            Some(function) if namespace == NAMESPACE && !function.is_removed() => {
+                Ok((function.clone(), rest.to_string()))
+            }
             _ => Err(GatewayError::NoFunction(format!("{name}.{namespace}"))),
         }
     }
@@ -147,7 +151,7 @@ impl Gateway {
         function.in_flight.fetch_sub(1, Ordering::SeqCst);
         function.invocations.fetch_add(1, Ordering::SeqCst);
         self.metrics.observe(
-            &function.spec.name,
+            &function.name,
             response.status().as_u16(),
             started.elapsed(),
         );
@@ -184,7 +188,7 @@ impl Gateway {
 
         // A call that is safe to repeat keeps its (small) body for one retry.
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
-            || function.spec.idempotent;
+            || function.spec().idempotent;
         let declared = parts
             .headers
             .get(header::CONTENT_LENGTH)
@@ -212,7 +216,7 @@ impl Gateway {
             let replica = function
                 .pick(avoid, PICK_WAIT)
                 .await
-                .ok_or_else(|| GatewayError::NoReplica(function.spec.name.clone()))?;
+                .ok_or_else(|| GatewayError::NoReplica(function.name.clone()))?;
             let uri = format!("http://127.0.0.1:{}{}", replica.port(), path_and_query);
             let body = match (&kept, streamed.take()) {
                 (Some(bytes), _) => body::full(bytes.clone()),
@@ -233,7 +237,7 @@ impl Gateway {
                 Err(_) => {
                     return Err(GatewayError::Upstream(format!(
                         "{} did not answer within {:?}",
-                        function.spec.name, self.upstream_timeout
+                        function.name, self.upstream_timeout
                     )));
                 }
                 Ok(Ok(response)) => {
@@ -251,20 +255,17 @@ impl Gateway {
                 // A call that is safe to repeat is retried elsewhere, whether the
                 // replica refused the connection or died mid-answer.
                 Ok(Err(err)) if attempt + 1 < ATTEMPTS && kept.is_some() => {
-                    tracing::warn!(function = %function.spec.name, replica = replica.id, error = %err, "call failed; retrying on another replica");
+                    tracing::warn!(function = %function.name, replica = replica.id, error = %err, "call failed; retrying on another replica");
                     avoid = Some(replica.id);
                 }
                 Ok(Err(err)) => {
-                    return Err(GatewayError::Upstream(format!(
-                        "{}: {err}",
-                        function.spec.name
-                    )));
+                    return Err(GatewayError::Upstream(format!("{}: {err}", function.name)));
                 }
             }
         }
         Err(GatewayError::Upstream(format!(
             "{}: no replica accepted the call",
-            function.spec.name
+            function.name
         )))
     }
 
@@ -393,7 +394,7 @@ impl Gateway {
 
     /// `greyscale` → its FunctionStatus JSON, as OpenFaaS providers answer it.
     pub fn status_json(&self, function: &Function) -> serde_json::Value {
-        let spec = &function.spec;
+        let spec = function.spec();
         let def = &spec.def;
         // What the replicas run with: stack.yml's environment with the local runtime's
         // own endpoints (store, gateway, secrets) in place of the cluster's.

@@ -6,11 +6,13 @@
 //! - `greyfaas verify` — checks every stored object: name == sha256(content).
 
 mod auth;
+mod deploy;
 mod error;
 mod gateway;
 mod metrics;
 mod queue;
 mod scaler;
+mod secrets;
 mod stack;
 mod store;
 mod supervisor;

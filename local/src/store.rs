@@ -39,6 +39,11 @@ pub fn read_or_create_secret(path: &Path, make: impl Fn() -> String) -> std::io:
 
 /// Writes a secret readable by this user only.
 pub fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
+    write_private_bytes(path, value.as_bytes())
+}
+
+/// As [`write_private`], for any bytes.
+pub fn write_private_bytes(path: &Path, value: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -46,7 +51,7 @@ pub fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(path)?;
-    std::io::Write::write_all(&mut file, value.as_bytes())
+    std::io::Write::write_all(&mut file, value)
 }
 
 /// Serves the S3 API for the objects under `data_dir` on `127.0.0.1:port` until

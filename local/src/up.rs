@@ -1,9 +1,9 @@
 //! `greyfaas up`: everything a stack needs, on one machine, from one command.
 
 use crate::gateway::Gateway;
-use crate::scaler::{ScaleSettings, Windows};
+use crate::scaler::Windows;
 use crate::stack::Stack;
-use crate::supervisor::{Function, FunctionSpec, free_port};
+use crate::supervisor::{Function, free_port};
 use greyfaas_store::{Store, StoreConfig};
 use openfaas_runtime::{Config, Server, parse_duration};
 use std::collections::BTreeMap;
@@ -178,6 +178,15 @@ fn store_client(endpoint: &str, data: &Path) -> Result<Store, String> {
     Ok(Store::new(config))
 }
 
+/// Whether `dir` is the workspace greyfaas was built from (so `-p greyfaas` resolves).
+fn is_this_workspace(dir: &Path) -> bool {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    match (dir.canonicalize(), workspace.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// The package name in a handler's Cargo.toml: the binary cargo builds for it.
 fn package_name(handler: &Path) -> Result<String, String> {
     let manifest = handler.join("Cargo.toml");
@@ -222,11 +231,20 @@ pub async fn run(args: UpArgs) -> ExitCode {
     if !args.no_build {
         let mut cargo =
             std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cargo.current_dir(&stack.dir).args(["build", "--release"]);
+        // With greyfaas among the packages, features unify as in `cargo run --release
+        // -p greyfaas` (which depends on the functions), so a first start builds every
+        // crate once; --bins keeps the libraries (all named `handler`) out of
+        // target/release, where their names would collide.
+        cargo
+            .current_dir(&stack.dir)
+            .args(["build", "--release", "--bins"]);
+        if is_this_workspace(&stack.dir) {
+            cargo.args(["-p", env!("CARGO_PKG_NAME")]);
+        }
         for package in packages.values() {
             cargo.args(["-p", package]);
         }
-        eprintln!("greyfaas: building the functions (cargo build --release) …");
+        eprintln!("greyfaas: building the functions (cargo build --release --bins) …");
         match cargo.status() {
             Ok(status) if status.success() => {}
             Ok(status) => return fail(format!("cargo build failed ({status})")),
@@ -239,37 +257,24 @@ pub async fn run(args: UpArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let secrets_dir = data.join("secrets");
-    let gateway_url = format!("http://127.0.0.1:{}", args.port);
+    let mounts_dir = match crate::deploy::fresh_mounts_dir(&data) {
+        Ok(dir) => dir,
+        Err(e) => {
+            return fail(format!(
+                "cannot prepare {}: {e}",
+                data.join("mounts").display()
+            ));
+        }
+    };
+    let runtime = crate::deploy::Runtime {
+        store_endpoint: store.endpoint.clone(),
+        secrets_dir: secrets_dir.clone(),
+        mounts_dir,
+        gateway_url: format!("http://127.0.0.1:{}", args.port),
+        allow_private_networks: args.allow_private_networks,
+    };
     let mut functions = BTreeMap::new();
     for (name, def) in &stack.functions {
-        for secret in &def.secrets {
-            if !secrets_dir.join(secret).is_file() {
-                return fail(format!(
-                    "function {name} needs secret {secret:?}: write it to {}",
-                    secrets_dir.join(secret).display()
-                ));
-            }
-        }
-        let scale = match ScaleSettings::read(|k| def.setting(k).map(str::to_owned)) {
-            Ok(scale) => scale,
-            Err(e) => return fail(format!("{}: function {name}: {e}", args.stack.display())),
-        };
-        let mut env: BTreeMap<String, String> = def
-            .environment
-            .iter()
-            .map(|(k, v)| (k.clone(), v.0.clone()))
-            .collect();
-        env.entry("healthcheck_interval".into())
-            .or_insert_with(|| "0s".into());
-        env.insert("s3_endpoint".into(), store.endpoint.clone());
-        env.insert(
-            "secret_mount_path".into(),
-            secrets_dir.display().to_string(),
-        );
-        env.insert("gateway_url".into(), gateway_url.clone());
-        if args.allow_private_networks {
-            env.insert("allow_private_networks".into(), "true".into());
-        }
         let binary = bin_dir.join(&packages[name]);
         if !binary.is_file() {
             return fail(format!(
@@ -277,18 +282,10 @@ pub async fn run(args: UpArgs) -> ExitCode {
                 binary.display()
             ));
         }
-        let spec = FunctionSpec {
-            name: name.clone(),
-            binary,
-            env: env.into_iter().collect(),
-            def: def.clone(),
-            idempotent: def
-                .annotations
-                .get("greyfaas.idempotent")
-                .is_some_and(|v| v.0 == "true"),
-            scale,
+        match runtime.spec(name, def, binary) {
+            Ok(spec) => functions.insert(name.clone(), Function::new(spec)),
+            Err(e) => return fail(format!("{}: {e}", args.stack.display())),
         };
-        functions.insert(name.clone(), Function::new(spec));
     }
 
     let basic_auth = if args.no_basic_auth {
@@ -305,6 +302,7 @@ pub async fn run(args: UpArgs) -> ExitCode {
         queue: crate::queue::Queue::new(args.queue_size),
         basic_auth,
         upstream_timeout: args.upstream_timeout,
+        runtime,
         provider_mode: args.provider,
     });
     crate::queue::start_workers(gateway.clone(), args.async_workers);
@@ -330,7 +328,7 @@ pub async fn run(args: UpArgs) -> ExitCode {
     };
 
     for function in functions.values() {
-        let initial = function.spec.scale.min;
+        let initial = function.spec().scale.min;
         if initial > 0 {
             function.scale_to(initial);
         }
