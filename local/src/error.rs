@@ -30,6 +30,8 @@ pub enum GatewayError {
     NotFound(String),
     #[error("{0}")]
     Internal(String),
+    #[error("{0}")]
+    Unprocessable(String),
 }
 
 impl GatewayError {
@@ -39,6 +41,7 @@ impl GatewayError {
                 StatusCode::NOT_FOUND
             }
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             GatewayError::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::NoReplica(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Upstream(_) => StatusCode::BAD_GATEWAY,

@@ -9,6 +9,7 @@ mod auth;
 mod deploy;
 mod error;
 mod gateway;
+mod logs;
 mod metrics;
 mod queue;
 mod scaler;

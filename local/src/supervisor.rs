@@ -69,14 +69,18 @@ pub struct Function {
     pub last_request: Mutex<Instant>,
     /// Recent scaling decisions, newest last (shown in /system/functions).
     pub decisions: Mutex<VecDeque<String>>,
+    /// What its replicas print (faas-cli logs).
+    pub logs: Arc<crate::logs::Logs>,
 }
 
 static NEXT_REPLICA: AtomicU64 = AtomicU64::new(1);
 
 impl Function {
     pub fn new(spec: FunctionSpec) -> Arc<Function> {
+        let name = spec.name.clone();
         Arc::new(Function {
-            name: spec.name.clone(),
+            logs: Arc::new(crate::logs::Logs::new(&name)),
+            name,
             spec: Mutex::new(Arc::new(spec)),
             removed: AtomicBool::new(false),
             replicas: Mutex::new(Vec::new()),
@@ -292,6 +296,13 @@ async fn run_replica(function: Arc<Function>, replica: Arc<Replica>) {
         };
         let pid = child.id().unwrap_or(0);
         replica.pid.store(pid, Ordering::SeqCst);
+        let instance = format!("{}-{}", function.name, replica.id);
+        if let Some(out) = child.stdout.take() {
+            function.logs.capture(instance.clone(), out);
+        }
+        if let Some(err) = child.stderr.take() {
+            function.logs.capture(instance, err);
+        }
         tracing::info!(function = %function.name, replica = replica.id, pid, port, "started");
         let started = Instant::now();
         let mut health = tokio::time::interval(Duration::from_millis(100));
@@ -370,6 +381,8 @@ fn spawn(
         .env("metrics_port", metrics_port.to_string())
         .env("bind_address", "127.0.0.1")
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     // SAFETY: prctl is async-signal-safe; it only sets a flag on the new process.
     unsafe {

@@ -128,6 +128,7 @@ pub async fn route(gateway: &Arc<Gateway>, req: Request) -> Result<Response, Gat
                 _ => Err(GatewayError::NotFound(format!("service {name} not found"))),
             }
         }
+        (&Method::GET, "/system/logs") => crate::logs::route(gateway, &req),
         (_, "/system/secrets") => crate::secrets::route(&gateway.runtime.secrets_dir, req).await,
         _ => Err(GatewayError::NoRoute(path)),
     }

@@ -106,7 +106,7 @@ async fn start_store(args: &StoreArgs, data: &Path) -> Result<StoreHandle, Strin
     crate::store::ensure_credentials(&secrets)
         .map_err(|e| format!("cannot write secrets in {}: {e}", secrets.display()))?;
     let port = free_port().map_err(|e| e.to_string())?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = this_executable().map_err(|e| e.to_string())?;
     let objects = data.join("objects");
     let mut stopped = stop.subscribe();
     let task = tokio::spawn(async move {
@@ -165,6 +165,18 @@ async fn start_store(args: &StoreArgs, data: &Path) -> Result<StoreHandle, Strin
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err("the embedded store did not start within 10 s".into())
+}
+
+/// This program's path, for `greyfaas store`. A build started by `up` may have
+/// replaced the file while we run (Linux then reports "<path> (deleted)"): the new
+/// file at the same path is the same program.
+fn this_executable() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let text = exe.to_string_lossy();
+    Ok(match text.strip_suffix(" (deleted)") {
+        Some(path) => PathBuf::from(path),
+        None => exe,
+    })
 }
 
 fn store_client(endpoint: &str, data: &Path) -> Result<Store, String> {
@@ -238,6 +250,27 @@ pub async fn run(args: UpArgs) -> ExitCode {
         cargo
             .current_dir(&stack.dir)
             .args(["build", "--release", "--bins"]);
+        // `cargo run` sets these for the program it runs; build scripts such as ring's
+        // declare rerun-if-env-changed on them, so passing them on would make this
+        // build redo those crates (and everything above them).
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_CFG_")
+                || matches!(
+                    key.as_ref(),
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_MANIFEST_LINKS"
+                        | "CARGO_BIN_NAME"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "OUT_DIR"
+                )
+            {
+                cargo.env_remove(key.as_ref());
+            }
+        }
         if is_this_workspace(&stack.dir) {
             cargo.args(["-p", env!("CARGO_PKG_NAME")]);
         }

@@ -371,3 +371,123 @@ fn remove_stops_a_function_and_a_deploy_brings_it_back() {
     );
     assert_eq!(pids(&describe(&up, "get-object")).len(), 1);
 }
+
+/// `faas-cli logs NAME`: `GET /system/logs?name=NAME&tail=…&follow=…` (proxy/logs.go),
+/// NDJSON of faas-provider's log Message.
+fn logs(up: &Up, query: &str) -> Vec<Value> {
+    let response = client()
+        .get(up.url(&format!("/system/logs?{query}")))
+        .with_admin_auth(up)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200, "{query}");
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    response
+        .text()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn logs_stream_each_replicas_output_as_faas_cli_reads_it() {
+    let up = Up::start(ROLL_STACK, &[]);
+    // A refused call makes the function log a warning (the tests run with RUST_LOG=warn).
+    let fail_once = || {
+        let status = client()
+            .post(up.url("/function/greyscale"))
+            .header("content-type", "image/png")
+            .body("not a png")
+            .send()
+            .unwrap()
+            .status();
+        assert_eq!(status, 415);
+    };
+    fail_once();
+    let mut lines = Vec::new();
+    assert!(eventually(Duration::from_secs(10), || {
+        lines = logs(
+            &up,
+            "name=greyscale&namespace=openfaas-fn&tail=-1&follow=false",
+        );
+        lines
+            .iter()
+            .any(|l| l["text"].as_str().unwrap().contains("request failed"))
+    }));
+    let line = lines
+        .iter()
+        .find(|l| l["text"].as_str().unwrap().contains("request failed"))
+        .unwrap();
+    assert_eq!(line["name"], "greyscale");
+    assert_eq!(line["namespace"], "openfaas-fn");
+    let instance = line["instance"].as_str().unwrap().to_string();
+    assert!(instance.starts_with("greyscale-"), "{line}");
+    let timestamp = line["timestamp"].as_str().unwrap();
+    assert!(
+        timestamp.ends_with('Z') && timestamp.contains('T'),
+        "{timestamp}"
+    );
+
+    assert_eq!(logs(&up, "name=greyscale&tail=1").len(), 1);
+    assert!(logs(&up, "name=greyscale&since=2999-01-01T00:00:00Z").is_empty());
+    let only = logs(&up, &format!("name=greyscale&tail=-1&instance={instance}"));
+    assert!(!only.is_empty() && only.iter().all(|l| l["instance"] == instance.as_str()));
+    assert!(
+        logs(&up, "name=get-object&tail=-1")
+            .iter()
+            .all(|l| l["name"] == "get-object")
+    );
+
+    // follow=true: lines arrive as they are printed.
+    let mut stream = client()
+        .get(up.url("/system/logs?name=greyscale&tail=0&follow=true"))
+        .with_admin_auth(&up)
+        .send()
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let before = lines
+        .iter()
+        .filter(|l| l["text"].as_str().unwrap().contains("request failed"))
+        .count();
+    fail_once();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let reader = std::io::BufReader::new(&mut stream);
+        for line in reader.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let followed = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line: Value =
+            serde_json::from_str(&rx.recv_timeout(left).expect("a followed line")).unwrap();
+        if line["text"].as_str().unwrap().contains("request failed") {
+            break line;
+        }
+    };
+    assert_eq!(followed["name"], "greyscale");
+    let after = logs(&up, "name=greyscale&tail=-1")
+        .iter()
+        .filter(|l| l["text"].as_str().unwrap().contains("request failed"))
+        .count();
+    assert_eq!(after, before + 1);
+
+    // Errors as faas-provider and the gateway give them.
+    let status = |query: &str, auth: bool| {
+        let request = client().get(up.url(&format!("/system/logs?{query}")));
+        let request = if auth {
+            request.with_admin_auth(&up)
+        } else {
+            request
+        };
+        request.send().unwrap().status().as_u16()
+    };
+    assert_eq!(status("name=nope", true), 404);
+    assert_eq!(status("tail=x&name=greyscale", true), 422);
+    assert_eq!(status("name=greyscale", false), 401);
+}

@@ -14,7 +14,10 @@
 //!   from its source: `login` validates with `GET /system/functions` and Basic auth
 //!   (commands/login.go), `invoke` POSTs stdin with `Content-Type: text/plain` to
 //!   `/function/NAME` (proxy/invoke.go), `list` is `GET /system/functions`, `describe`
-//!   is `GET /system/function/NAME`, both with the saved Basic auth (proxy/auth.go).
+//!   is `GET /system/function/NAME`, both with the saved Basic auth (proxy/auth.go);
+//!   `deploy` PUTs stack.yml's function as a FunctionDeployment to `/system/functions`,
+//!   `remove` DELETEs `{"functionName"}`, `logs` GETs `/system/logs?name=…&tail=…`,
+//!   `secret create|list|remove` POST, GET and DELETE `/system/secrets`.
 
 mod common;
 
@@ -142,7 +145,11 @@ fn every_command_of_the_api_section_works_as_written() {
     let cwd = work_dir();
     let cat = std::fs::read(corpus_dir().join(CAT)).unwrap();
     let blocks = readme_blocks("The API");
-    assert_eq!(blocks.len(), 2, "the curl block and the faas-cli block");
+    assert_eq!(
+        blocks.len(),
+        3,
+        "the curl block, the faas-cli block, the other faas-cli verbs"
+    );
 
     let (mut incoming, mut processed) = (String::new(), String::new());
     let lines = commands(&blocks[0]);
@@ -302,6 +309,133 @@ fn every_command_of_the_api_section_works_as_written() {
         } else {
             panic!("a README faas-cli command this test does not know: {line}");
         }
+    }
+
+    // The other verbs, as faas-cli sends them.
+    let stack: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(repo().join("stack.yml")).unwrap())
+            .unwrap();
+    let strings =
+        |v: &serde_yaml_ng::Value| -> Value { serde_json::to_value(v).unwrap_or(Value::Null) };
+    let system = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let request = client
+            .request(method, up.url(path))
+            .basic_auth("admin", Some(&password));
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        let response = request.send().unwrap();
+        (
+            response.status().as_u16(),
+            response.text().unwrap_or_default(),
+        )
+    };
+    for line in commands(&blocks[2]) {
+        let (status, text) = if line.starts_with("faas-cli deploy -f stack.yml --filter greyscale")
+        {
+            let def = &stack["functions"]["greyscale"];
+            // faas-cli sends the environment as strings, and stack.yml's cluster endpoints.
+            let env: serde_json::Map<String, Value> = strings(&def["environment"])
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        Value::String(v.as_str().map_or(v.to_string(), str::to_owned)),
+                    )
+                })
+                .collect();
+            let deployment = serde_json::json!({
+                "service": "greyscale",
+                "image": "ghcr.io/greyfaas/greyscale:0.1.0",
+                "envProcess": "./handler",
+                "envVars": env,
+                "labels": strings(&def["labels"]),
+                "annotations": strings(&def["annotations"]),
+                "secrets": strings(&def["secrets"]),
+                "limits": strings(&def["limits"]),
+                "requests": strings(&def["requests"]),
+                "readOnlyRootFilesystem": true,
+                "namespace": "openfaas-fn",
+            });
+            let result = system(reqwest::Method::PUT, "/system/functions", Some(deployment));
+            let env = &client
+                .get(up.url("/system/function/greyscale"))
+                .basic_auth("admin", Some(&password))
+                .send()
+                .unwrap()
+                .json::<Value>()
+                .unwrap()["envVars"];
+            assert_eq!(
+                env["gateway_url"],
+                up.gateway.as_str(),
+                "local values after a deploy"
+            );
+            assert!(
+                env["s3_endpoint"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("http://127.0.0.1:")
+            );
+            result
+        } else if line.starts_with("faas-cli remove get-object") {
+            let result = system(
+                reqwest::Method::DELETE,
+                "/system/functions",
+                Some(serde_json::json!({"functionName": "get-object"})),
+            );
+            let gone = client
+                .get(up.url("/function/get-object/"))
+                .send()
+                .unwrap()
+                .status();
+            assert_eq!(gone, 404, "{line}");
+            result
+        } else if line.starts_with("faas-cli logs greyscale --tail 20") {
+            let (status, text) = system(
+                reqwest::Method::GET,
+                "/system/logs?name=greyscale&namespace=openfaas-fn&tail=20&follow=false",
+                None,
+            );
+            let lines: Vec<Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert!(
+                lines.len() <= 20 && lines.iter().all(|l| l["name"] == "greyscale"),
+                "{text}"
+            );
+            (status, text)
+        } else if line.starts_with("faas-cli secret create api-token --from-literal s3cr3t") {
+            let result = system(
+                reqwest::Method::POST,
+                "/system/secrets",
+                Some(
+                    serde_json::json!({"name": "api-token", "value": "s3cr3t", "namespace": "openfaas-fn"}),
+                ),
+            );
+            let file = up.data_dir.join("secrets/api-token");
+            assert_eq!(std::fs::read_to_string(file).unwrap(), "s3cr3t");
+            result
+        } else if line.starts_with("faas-cli secret list") {
+            let (status, text) = system(reqwest::Method::GET, "/system/secrets", None);
+            let names: Vec<Value> = serde_json::from_str(&text).unwrap();
+            assert!(names.iter().any(|n| n["name"] == "api-token"), "{text}");
+            (status, text)
+        } else if line.starts_with("faas-cli secret remove api-token") {
+            let result = system(
+                reqwest::Method::DELETE,
+                "/system/secrets",
+                Some(serde_json::json!({"name": "api-token"})),
+            );
+            assert!(!up.data_dir.join("secrets/api-token").exists());
+            result
+        } else {
+            panic!("a README faas-cli command this test does not know: {line}");
+        };
+        assert_eq!(status, 200, "{line}: {text}");
     }
 }
 
