@@ -167,6 +167,13 @@ impl Up {
         })
     }
 
+    /// The admin password for /system/* (`<data-dir>/secrets/basic-auth-password`).
+    pub fn password(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("secrets/basic-auth-password"))
+            .map(|p| p.trim().to_string())
+            .unwrap_or_default()
+    }
+
     /// SIGTERM, then wait (bounded).
     pub fn stop(&mut self) {
         // SAFETY: signalling our own child.

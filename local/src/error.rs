@@ -26,12 +26,22 @@ pub enum GatewayError {
     Unauthorized,
     #[error("invalid request: {0}")]
     BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Internal(String),
+    #[error("{0}")]
+    Unprocessable(String),
 }
 
 impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
-            GatewayError::NoFunction(_) | GatewayError::NoRoute(_) => StatusCode::NOT_FOUND,
+            GatewayError::NoFunction(_) | GatewayError::NoRoute(_) | GatewayError::NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             GatewayError::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::NoReplica(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Upstream(_) => StatusCode::BAD_GATEWAY,

@@ -33,9 +33,11 @@ pub struct Gateway {
     pub functions: BTreeMap<String, Arc<Function>>,
     pub metrics: GatewayMetrics,
     pub queue: Queue,
-    /// `user:password` for Basic auth on /system/*, when configured.
-    pub basic_auth: Option<String>,
+    /// Basic auth on /system/*: on unless `greyfaas up --no-basic-auth`.
+    pub basic_auth: Option<crate::auth::Credentials>,
     pub upstream_timeout: Duration,
+    /// What deploys build replicas' specs from.
+    pub runtime: crate::deploy::Runtime,
     /// Serve `/system/info` in the provider shape, for an OpenFaaS gateway started with
     /// `functions_provider_url` pointing here.
     pub provider_mode: bool,
@@ -127,7 +129,9 @@ impl Gateway {
             None => (target, NAMESPACE),
         };
         match self.functions.get(name) {
-            Some(function) if namespace == NAMESPACE => Ok((function.clone(), rest.to_string())),
+            Some(function) if namespace == NAMESPACE && !function.is_removed() => {
+                Ok((function.clone(), rest.to_string()))
+            }
             _ => Err(GatewayError::NoFunction(format!("{name}.{namespace}"))),
         }
     }
@@ -165,7 +169,7 @@ impl Gateway {
         function.in_flight.fetch_sub(1, Ordering::SeqCst);
         function.invocations.fetch_add(1, Ordering::SeqCst);
         self.metrics.observe(
-            &function.spec.name,
+            &function.name,
             response.status().as_u16(),
             started.elapsed(),
         );
@@ -202,7 +206,7 @@ impl Gateway {
 
         // A call that is safe to repeat keeps its (small) body for one retry.
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
-            || function.spec.idempotent;
+            || function.spec().idempotent;
         let declared = parts
             .headers
             .get(header::CONTENT_LENGTH)
@@ -230,7 +234,7 @@ impl Gateway {
             let replica = function
                 .pick(avoid, PICK_WAIT)
                 .await
-                .ok_or_else(|| GatewayError::NoReplica(function.spec.name.clone()))?;
+                .ok_or_else(|| GatewayError::NoReplica(function.name.clone()))?;
             let uri = format!("http://127.0.0.1:{}{}", replica.port(), path_and_query);
             let body = match (&kept, streamed.take()) {
                 (Some(bytes), _) => body::full(bytes.clone()),
@@ -251,7 +255,7 @@ impl Gateway {
                 Err(_) => {
                     return Err(GatewayError::Upstream(format!(
                         "{} did not answer within {:?}",
-                        function.spec.name, self.upstream_timeout
+                        function.name, self.upstream_timeout
                     )));
                 }
                 Ok(Ok(response)) => {
@@ -269,20 +273,17 @@ impl Gateway {
                 // A call that is safe to repeat is retried elsewhere, whether the
                 // replica refused the connection or died mid-answer.
                 Ok(Err(err)) if attempt + 1 < ATTEMPTS && kept.is_some() => {
-                    tracing::warn!(function = %function.spec.name, replica = replica.id, error = %err, "call failed; retrying on another replica");
+                    tracing::warn!(function = %function.name, replica = replica.id, error = %err, "call failed; retrying on another replica");
                     avoid = Some(replica.id);
                 }
                 Ok(Err(err)) => {
-                    return Err(GatewayError::Upstream(format!(
-                        "{}: {err}",
-                        function.spec.name
-                    )));
+                    return Err(GatewayError::Upstream(format!("{}: {err}", function.name)));
                 }
             }
         }
         Err(GatewayError::Upstream(format!(
             "{}: no replica accepted the call",
-            function.spec.name
+            function.name
         )))
     }
 
@@ -385,23 +386,10 @@ impl Gateway {
     }
 
     fn check_auth(&self, headers: &HeaderMap) -> Result<(), GatewayError> {
-        let Some(expected) = &self.basic_auth else {
-            // Unconfigured: anything goes, including faas-cli's empty "Bearer ".
-            return Ok(());
-        };
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Basic "))
-            .and_then(|b64| {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD
-                    .decode(b64.trim())
-                    .ok()
-            });
-        match given {
-            Some(bytes) if bytes == expected.as_bytes() => Ok(()),
-            _ => Err(GatewayError::Unauthorized),
+        match &self.basic_auth {
+            Some(credentials) => credentials.check(headers),
+            // Turned off: anything goes, including faas-cli's empty "Bearer ".
+            None => Ok(()),
         }
     }
 
@@ -424,12 +412,14 @@ impl Gateway {
 
     /// `greyscale` → its FunctionStatus JSON, as OpenFaaS providers answer it.
     pub fn status_json(&self, function: &Function) -> serde_json::Value {
-        let spec = &function.spec;
+        let spec = function.spec();
         let def = &spec.def;
-        let env: BTreeMap<&str, &str> = def
-            .environment
+        // What the replicas run with: stack.yml's environment with the local runtime's
+        // own endpoints (store, gateway, secrets) in place of the cluster's.
+        let env: BTreeMap<&str, &str> = spec
+            .env
             .iter()
-            .map(|(k, v)| (k.as_str(), v.0.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let pids: Vec<u32> = function
             .replicas()

@@ -5,11 +5,15 @@
 //! - `greyfaas store` — just the S3 store (s3s-fs over a folder).
 //! - `greyfaas verify` — checks every stored object: name == sha256(content).
 
+mod auth;
+mod deploy;
 mod error;
 mod gateway;
+mod logs;
 mod metrics;
 mod queue;
 mod scaler;
+mod secrets;
 mod stack;
 mod store;
 mod supervisor;

@@ -80,11 +80,11 @@ pub fn start_workers(gateway: Arc<Gateway>, workers: usize) {
                     .invoke(&job.function, job.path_and_query, request)
                     .await;
                 let took = started.elapsed();
-                tracing::info!(function = %job.function.spec.name, call_id, status = response.status().as_u16(), "async call done");
+                tracing::info!(function = %job.function.name, call_id, status = response.status().as_u16(), "async call done");
                 match &job.callback {
                     Some(callback) => {
                         gateway
-                            .deliver(callback, &job.function.spec.name, &call_id, response, took)
+                            .deliver(callback, &job.function.name, &call_id, response, took)
                             .await
                     }
                     None => drop(body::read(response.into_body(), 64 << 20).await),

@@ -146,7 +146,8 @@ pub async fn run(functions: Vec<Arc<Function>>, windows: Windows) {
     loop {
         ticker.tick().await;
         for (function, history) in functions.iter().zip(histories.iter_mut()) {
-            let settings = &function.spec.scale;
+            let spec = function.spec();
+            let settings = &spec.scale;
             let started = function.started.load(Ordering::SeqCst);
             let sample = match settings.kind {
                 LoadKind::Rps => (started - history.last_started) as f64 / TICK.as_secs_f64(),
@@ -157,7 +158,7 @@ pub async fn run(functions: Vec<Arc<Function>>, windows: Windows) {
             while history.samples.len() > stable_ticks {
                 history.samples.pop_front();
             }
-            if settings.target.is_none() {
+            if settings.target.is_none() || function.is_removed() {
                 continue;
             }
             let panic_load = history.average(panic_ticks);
@@ -181,7 +182,8 @@ fn decide(
     stable_load: f64,
     stable_ticks: usize,
 ) {
-    let settings = &function.spec.scale;
+    let spec = function.spec();
+    let settings = &spec.scale;
     let current = function.desired();
     let idle = function
         .last_request

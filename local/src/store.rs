@@ -13,31 +13,37 @@ pub const SECRET_KEY_FILE: &str = "s3-secret-key";
 /// time; returns (access key, secret key).
 pub fn ensure_credentials(secrets_dir: &Path) -> std::io::Result<(String, String)> {
     std::fs::create_dir_all(secrets_dir)?;
-    let read_or_make = |file: &str, make: fn() -> String| -> std::io::Result<String> {
-        let path = secrets_dir.join(file);
-        match std::fs::read_to_string(&path) {
-            Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
-            _ => {
-                let value = make();
-                write_private(&path, &value)?;
-                Ok(value)
-            }
-        }
-    };
-    let access = read_or_make(ACCESS_KEY_FILE, || {
+    let access = read_or_create_secret(&secrets_dir.join(ACCESS_KEY_FILE), || {
         format!(
             "greyfaas{}",
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         )
     })?;
-    let secret = read_or_make(SECRET_KEY_FILE, || {
+    let secret = read_or_create_secret(&secrets_dir.join(SECRET_KEY_FILE), || {
         uuid::Uuid::new_v4().simple().to_string()
     })?;
     Ok((access, secret))
 }
 
+/// A secret file's value (trimmed), written with `make()` when missing or empty.
+pub fn read_or_create_secret(path: &Path, make: impl Fn() -> String) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+        _ => {
+            let value = make();
+            write_private(path, &value)?;
+            Ok(value)
+        }
+    }
+}
+
 /// Writes a secret readable by this user only.
 pub fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
+    write_private_bytes(path, value.as_bytes())
+}
+
+/// As [`write_private`], for any bytes.
+pub fn write_private_bytes(path: &Path, value: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -45,7 +51,7 @@ pub fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(path)?;
-    std::io::Write::write_all(&mut file, value.as_bytes())
+    std::io::Write::write_all(&mut file, value)
 }
 
 /// Serves the S3 API for the objects under `data_dir` on `127.0.0.1:port` until

@@ -51,7 +51,11 @@ impl Replica {
 
 /// A function with its replicas and the counters the gateway and scaler use.
 pub struct Function {
-    pub spec: FunctionSpec,
+    pub name: String,
+    /// What new replicas start with; a deploy replaces it and rolls the replicas.
+    spec: Mutex<Arc<FunctionSpec>>,
+    /// Removed through the API (`faas-cli remove`): no replicas, not routed, until deployed again.
+    removed: AtomicBool,
     replicas: Mutex<Vec<Arc<Replica>>>,
     desired: AtomicUsize,
     next: AtomicUsize,
@@ -65,14 +69,20 @@ pub struct Function {
     pub last_request: Mutex<Instant>,
     /// Recent scaling decisions, newest last (shown in /system/functions).
     pub decisions: Mutex<VecDeque<String>>,
+    /// What its replicas print (faas-cli logs).
+    pub logs: Arc<crate::logs::Logs>,
 }
 
 static NEXT_REPLICA: AtomicU64 = AtomicU64::new(1);
 
 impl Function {
     pub fn new(spec: FunctionSpec) -> Arc<Function> {
+        let name = spec.name.clone();
         Arc::new(Function {
-            spec,
+            logs: Arc::new(crate::logs::Logs::new(&name)),
+            name,
+            spec: Mutex::new(Arc::new(spec)),
+            removed: AtomicBool::new(false),
             replicas: Mutex::new(Vec::new()),
             desired: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
@@ -83,6 +93,84 @@ impl Function {
             last_request: Mutex::new(Instant::now()),
             decisions: Mutex::new(VecDeque::new()),
         })
+    }
+
+    /// The spec replicas start with now.
+    pub fn spec(&self) -> Arc<FunctionSpec> {
+        self.spec.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::SeqCst)
+    }
+
+    /// `faas-cli remove`: stops every replica (draining) and stops routing to it.
+    pub fn remove(self: &Arc<Function>) {
+        self.removed.store(true, Ordering::SeqCst);
+        self.record("scale to 0: removed through the API".into());
+        self.scale_to(0);
+    }
+
+    /// A deploy: new replicas start with `spec`; once as many as before (at least the
+    /// minimum, one at least) are ready, the old ones leave the rotation and then drain.
+    /// No call is lost: an old replica is picked by nobody for a grace period before it
+    /// gets SIGTERM, and finishes what it has.
+    pub async fn roll(self: &Arc<Function>, spec: FunctionSpec) -> Result<(), String> {
+        let wanted = self.desired().max(spec.scale.min).max(1);
+        *self.spec.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(spec);
+        let was_removed = self.removed.swap(false, Ordering::SeqCst);
+        let old = self.replicas();
+        let fresh: Vec<Arc<Replica>> = (0..wanted).map(|_| self.add_replica()).collect();
+        self.desired.store(wanted, Ordering::SeqCst);
+        self.record(format!(
+            "rolling {} replica(s) onto the deployed spec{}",
+            wanted,
+            if was_removed { " (deployed again)" } else { "" }
+        ));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // (The scaler may stop some of the fresh ones meanwhile: wait for those left.)
+        while !self
+            .replicas()
+            .iter()
+            .filter(|r| fresh.iter().any(|f| f.id == r.id))
+            .all(|r| r.is_ready())
+        {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{}: new replicas not ready within 30 s; old ones kept",
+                    self.name
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        {
+            let mut replicas = self.lock();
+            replicas.retain(|r| !old.iter().any(|o| o.id == r.id));
+        }
+        for replica in &old {
+            replica.ready.store(false, Ordering::SeqCst);
+        }
+        self.changed.notify_waiters();
+        // Calls already routed to an old replica reach it within this grace period.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for replica in &old {
+            let _ = replica.stop.send(true);
+        }
+        Ok(())
+    }
+
+    /// A new replica, started and added to the list.
+    fn add_replica(self: &Arc<Function>) -> Arc<Replica> {
+        let replica = Arc::new(Replica {
+            id: NEXT_REPLICA.fetch_add(1, Ordering::SeqCst),
+            port: AtomicU16::new(0),
+            ready: AtomicBool::new(false),
+            pid: AtomicU32::new(0),
+            stop: watch::channel(false).0,
+        });
+        tokio::spawn(run_replica(self.clone(), replica.clone()));
+        self.lock().push(replica.clone());
+        replica
     }
 
     pub fn replica_count(&self) -> usize {
@@ -109,18 +197,10 @@ impl Function {
     /// Starts or stops replicas until `n` run.
     pub fn scale_to(self: &Arc<Function>, n: usize) {
         self.desired.store(n, Ordering::SeqCst);
-        let mut replicas = self.lock();
-        while replicas.len() < n {
-            let replica = Arc::new(Replica {
-                id: NEXT_REPLICA.fetch_add(1, Ordering::SeqCst),
-                port: AtomicU16::new(0),
-                ready: AtomicBool::new(false),
-                pid: AtomicU32::new(0),
-                stop: watch::channel(false).0,
-            });
-            tokio::spawn(run_replica(self.clone(), replica.clone()));
-            replicas.push(replica);
+        while self.replica_count() < n {
+            self.add_replica();
         }
+        let mut replicas = self.lock();
         while replicas.len() > n {
             if let Some(replica) = replicas.pop() {
                 replica.ready.store(false, Ordering::SeqCst);
@@ -152,9 +232,9 @@ impl Function {
                     return Some(ready[i].clone());
                 }
             }
-            if self.desired() == 0 {
+            if self.desired() == 0 && !self.is_removed() {
                 // Scale from zero: start the minimum (at least one) and hold the request.
-                let min = self.spec.scale.min.max(1);
+                let min = self.spec().scale.min.max(1);
                 self.record(format!("scale from zero to {min}: a request arrived"));
                 self.scale_to(min);
             }
@@ -167,7 +247,7 @@ impl Function {
 
     /// Logs a scaling decision and keeps the last few for /system/functions.
     pub fn record(&self, decision: String) {
-        tracing::info!(function = %self.spec.name, "{decision}");
+        tracing::info!(function = %self.name, "{decision}");
         let mut decisions = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
         decisions.push_back(decision);
         while decisions.len() > 10 {
@@ -205,10 +285,10 @@ async fn run_replica(function: Arc<Function>, replica: Arc<Replica>) {
                 continue;
             }
         };
-        let mut child = match spawn(&function.spec, port, metrics_port) {
+        let mut child = match spawn(&function.spec(), port, metrics_port) {
             Ok(child) => child,
             Err(err) => {
-                tracing::error!(function = %function.spec.name, binary = %function.spec.binary.display(), error = %err, "cannot start");
+                tracing::error!(function = %function.name, binary = %function.spec().binary.display(), error = %err, "cannot start");
                 failures += 1;
                 tokio::time::sleep(backoff(failures)).await;
                 continue;
@@ -216,7 +296,14 @@ async fn run_replica(function: Arc<Function>, replica: Arc<Replica>) {
         };
         let pid = child.id().unwrap_or(0);
         replica.pid.store(pid, Ordering::SeqCst);
-        tracing::info!(function = %function.spec.name, replica = replica.id, pid, port, "started");
+        let instance = format!("{}-{}", function.name, replica.id);
+        if let Some(out) = child.stdout.take() {
+            function.logs.capture(instance.clone(), out);
+        }
+        if let Some(err) = child.stderr.take() {
+            function.logs.capture(instance, err);
+        }
+        tracing::info!(function = %function.name, replica = replica.id, pid, port, "started");
         let started = Instant::now();
         let mut health = tokio::time::interval(Duration::from_millis(100));
         let mut misses = 0;
@@ -246,7 +333,7 @@ async fn run_replica(function: Arc<Function>, replica: Arc<Replica>) {
                 }
                 failures += 1;
                 let wait = backoff(failures);
-                tracing::warn!(function = %function.spec.name, replica = replica.id, status = ?status.ok(), restart_in_ms = wait.as_millis() as u64, "replica exited; restarting");
+                tracing::warn!(function = %function.name, replica = replica.id, status = ?status.ok(), restart_in_ms = wait.as_millis() as u64, "replica exited; restarting");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = stop.changed() => {}
@@ -255,7 +342,7 @@ async fn run_replica(function: Arc<Function>, replica: Arc<Replica>) {
             None => {
                 terminate(&mut child, pid).await;
                 replica.pid.store(0, Ordering::SeqCst);
-                tracing::info!(function = %function.spec.name, replica = replica.id, "replica stopped");
+                tracing::info!(function = %function.name, replica = replica.id, "replica stopped");
             }
         }
     }
@@ -294,6 +381,8 @@ fn spawn(
         .env("metrics_port", metrics_port.to_string())
         .env("bind_address", "127.0.0.1")
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     // SAFETY: prctl is async-signal-safe; it only sets a flag on the new process.
     unsafe {

@@ -1,6 +1,9 @@
-//! `/system/*`: the OpenFaaS provider API — list, describe and scale functions, info,
-//! namespaces — in the JSON shapes faas-cli and the OpenFaaS gateway read.
+//! `/system/*`: the OpenFaaS provider API — list, describe, deploy, remove and scale
+//! functions, secrets, info, namespaces — in the JSON shapes faas-cli and the OpenFaaS
+//! gateway read, with faasd's status codes. Deploys apply to functions whose handler
+//! is in the stack file (their binaries are the ones built).
 
+use crate::deploy::Deployment;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::metrics::NAMESPACE;
@@ -26,7 +29,12 @@ pub async fn route(gateway: &Arc<Gateway>, req: Request) -> Result<Response, Gat
     }
     match (req.method(), path.as_str()) {
         (&Method::GET, "/system/functions") => {
-            let list: Vec<serde_json::Value> = gateway.functions.values().map(|f| gateway.status_json(f)).collect();
+            let list: Vec<serde_json::Value> = gateway
+                .functions
+                .values()
+                .filter(|f| !f.is_removed())
+                .map(|f| gateway.status_json(f))
+                .collect();
             Ok(body::json(StatusCode::OK, &list))
         }
         (&Method::GET, "/system/info") => {
@@ -37,7 +45,10 @@ pub async fn route(gateway: &Arc<Gateway>, req: Request) -> Result<Response, Gat
             Ok(if gateway.provider_mode {
                 body::json(StatusCode::OK, &provider)
             } else {
-                body::json(StatusCode::OK, &serde_json::json!({"provider": provider, "version": version, "arch": std::env::consts::ARCH}))
+                body::json(
+                    StatusCode::OK,
+                    &serde_json::json!({"provider": provider, "version": version, "arch": std::env::consts::ARCH}),
+                )
             })
         }
         (&Method::GET, "/system/namespaces") => Ok(body::json(StatusCode::OK, &[NAMESPACE])),
@@ -49,18 +60,76 @@ pub async fn route(gateway: &Arc<Gateway>, req: Request) -> Result<Response, Gat
         (&Method::POST, p) if p.starts_with("/system/scale-function/") => {
             let name = &p["/system/scale-function/".len()..];
             let (function, _) = gateway.resolve(name)?;
-            let bytes = body::read(req.into_body(), 64 << 10).await.map_err(|e| GatewayError::Body(e.status(), e.to_string()))?;
-            let request: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-            let replicas = request["replicas"].as_u64().ok_or_else(|| GatewayError::BadRequest("send {\"replicas\": N}".into()))? as usize;
-            let max = function.spec.scale.max.max(function.spec.scale.min);
+            let bytes = body::read(req.into_body(), 64 << 10)
+                .await
+                .map_err(|e| GatewayError::Body(e.status(), e.to_string()))?;
+            let request: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+            let replicas = request["replicas"]
+                .as_u64()
+                .ok_or_else(|| GatewayError::BadRequest("send {\"replicas\": N}".into()))?
+                as usize;
+            let max = function.spec().scale.max.max(function.spec().scale.min);
             let replicas = replicas.min(max);
-            function.record(format!("scale {} -> {replicas}: requested through the API", function.desired()));
+            function.record(format!(
+                "scale {} -> {replicas}: requested through the API",
+                function.desired()
+            ));
             function.scale_to(replicas);
             Ok(body::empty_with(StatusCode::ACCEPTED))
         }
-        (_, "/system/functions") => Err(GatewayError::BadRequest(
-            "deploying through the API is not supported here: edit stack.yml and restart `greyfaas up`".into(),
-        )),
+        (&Method::PUT | &Method::POST, "/system/functions") => {
+            let update = req.method() == Method::PUT;
+            let bytes = body::read(req.into_body(), 1 << 20)
+                .await
+                .map_err(|e| GatewayError::Body(e.status(), e.to_string()))?;
+            let deployment: Deployment = serde_json::from_slice(&bytes)
+                .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+            let name = deployment.service.clone();
+            let function = match gateway.functions.get(&name) {
+                // faasd: an update of a function that is not deployed is 404 (faas-cli then POSTs).
+                Some(f) if update && f.is_removed() => {
+                    return Err(GatewayError::NotFound(format!("service {name} not found")));
+                }
+                Some(f) => f.clone(),
+                None if update => {
+                    return Err(GatewayError::NotFound(format!("service {name} not found")));
+                }
+                None => {
+                    return Err(GatewayError::BadRequest(format!(
+                        "{name}: greyfaas up runs the functions whose handler is in its stack file, and {name} is not; add it there and restart"
+                    )));
+                }
+            };
+            let current = function.spec();
+            let def = deployment.apply_to(&current.def);
+            let spec = gateway
+                .runtime
+                .spec(&name, &def, current.binary.clone())
+                .map_err(GatewayError::BadRequest)?;
+            function.roll(spec).await.map_err(GatewayError::Internal)?;
+            tracing::info!(function = %name, update, "deployed");
+            Ok(body::empty_with(StatusCode::OK))
+        }
+        (&Method::DELETE, "/system/functions") => {
+            let bytes = body::read(req.into_body(), 64 << 10)
+                .await
+                .map_err(|e| GatewayError::Body(e.status(), e.to_string()))?;
+            let request: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+            let name = request["functionName"]
+                .as_str()
+                .ok_or_else(|| GatewayError::BadRequest("send {\"functionName\": NAME}".into()))?;
+            match gateway.functions.get(name) {
+                Some(function) if !function.is_removed() => {
+                    function.remove();
+                    Ok(body::empty_with(StatusCode::OK))
+                }
+                _ => Err(GatewayError::NotFound(format!("service {name} not found"))),
+            }
+        }
+        (&Method::GET, "/system/logs") => crate::logs::route(gateway, &req),
+        (_, "/system/secrets") => crate::secrets::route(&gateway.runtime.secrets_dir, req).await,
         _ => Err(GatewayError::NoRoute(path)),
     }
 }

@@ -1,9 +1,9 @@
 //! `greyfaas up`: everything a stack needs, on one machine, from one command.
 
 use crate::gateway::Gateway;
-use crate::scaler::{ScaleSettings, Windows};
+use crate::scaler::Windows;
 use crate::stack::Stack;
-use crate::supervisor::{Function, FunctionSpec, free_port};
+use crate::supervisor::{Function, free_port};
 use greyfaas_store::{Store, StoreConfig};
 use openfaas_runtime::{Config, Server, parse_duration};
 use std::collections::BTreeMap;
@@ -55,9 +55,11 @@ pub struct UpArgs {
     /// Workers running async calls.
     #[arg(long, default_value_t = 2)]
     pub async_workers: usize,
-    /// A file holding `user:password`: Basic auth for /system/*.
+    /// Serve /system/* without Basic auth. By default, as faasd, it needs the user and
+    /// password in <data-dir>/secrets/basic-auth-user and basic-auth-password
+    /// (generated on first start).
     #[arg(long)]
-    pub basic_auth_file: Option<PathBuf>,
+    pub no_basic_auth: bool,
     /// Act as an OpenFaaS provider: `/system/info` in the provider shape, for a real
     /// OpenFaaS gateway started with `functions_provider_url=http://127.0.0.1:<port>/`.
     #[arg(long)]
@@ -104,7 +106,7 @@ async fn start_store(args: &StoreArgs, data: &Path) -> Result<StoreHandle, Strin
     crate::store::ensure_credentials(&secrets)
         .map_err(|e| format!("cannot write secrets in {}: {e}", secrets.display()))?;
     let port = free_port().map_err(|e| e.to_string())?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = this_executable().map_err(|e| e.to_string())?;
     let objects = data.join("objects");
     let mut stopped = stop.subscribe();
     let task = tokio::spawn(async move {
@@ -165,6 +167,18 @@ async fn start_store(args: &StoreArgs, data: &Path) -> Result<StoreHandle, Strin
     Err("the embedded store did not start within 10 s".into())
 }
 
+/// This program's path, for `greyfaas store`. A build started by `up` may have
+/// replaced the file while we run (Linux then reports "<path> (deleted)"): the new
+/// file at the same path is the same program.
+fn this_executable() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let text = exe.to_string_lossy();
+    Ok(match text.strip_suffix(" (deleted)") {
+        Some(path) => PathBuf::from(path),
+        None => exe,
+    })
+}
+
 fn store_client(endpoint: &str, data: &Path) -> Result<Store, String> {
     let secrets = data.join("secrets").display().to_string();
     let endpoint = endpoint.to_string();
@@ -174,6 +188,15 @@ fn store_client(endpoint: &str, data: &Path) -> Result<Store, String> {
         other => std::env::var(other).ok(),
     })?;
     Ok(Store::new(config))
+}
+
+/// Whether `dir` is the workspace greyfaas was built from (so `-p greyfaas` resolves).
+fn is_this_workspace(dir: &Path) -> bool {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    match (dir.canonicalize(), workspace.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// The package name in a handler's Cargo.toml: the binary cargo builds for it.
@@ -220,11 +243,41 @@ pub async fn run(args: UpArgs) -> ExitCode {
     if !args.no_build {
         let mut cargo =
             std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cargo.current_dir(&stack.dir).args(["build", "--release"]);
+        // With greyfaas among the packages, features unify as in `cargo run --release
+        // -p greyfaas` (which depends on the functions), so a first start builds every
+        // crate once; --bins keeps the libraries (all named `handler`) out of
+        // target/release, where their names would collide.
+        cargo
+            .current_dir(&stack.dir)
+            .args(["build", "--release", "--bins"]);
+        // `cargo run` sets these for the program it runs; build scripts such as ring's
+        // declare rerun-if-env-changed on them, so passing them on would make this
+        // build redo those crates (and everything above them).
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_CFG_")
+                || matches!(
+                    key.as_ref(),
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_MANIFEST_LINKS"
+                        | "CARGO_BIN_NAME"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "OUT_DIR"
+                )
+            {
+                cargo.env_remove(key.as_ref());
+            }
+        }
+        if is_this_workspace(&stack.dir) {
+            cargo.args(["-p", env!("CARGO_PKG_NAME")]);
+        }
         for package in packages.values() {
             cargo.args(["-p", package]);
         }
-        eprintln!("greyfaas: building the functions (cargo build --release) …");
+        eprintln!("greyfaas: building the functions (cargo build --release --bins) …");
         match cargo.status() {
             Ok(status) if status.success() => {}
             Ok(status) => return fail(format!("cargo build failed ({status})")),
@@ -237,37 +290,24 @@ pub async fn run(args: UpArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let secrets_dir = data.join("secrets");
-    let gateway_url = format!("http://127.0.0.1:{}", args.port);
+    let mounts_dir = match crate::deploy::fresh_mounts_dir(&data) {
+        Ok(dir) => dir,
+        Err(e) => {
+            return fail(format!(
+                "cannot prepare {}: {e}",
+                data.join("mounts").display()
+            ));
+        }
+    };
+    let runtime = crate::deploy::Runtime {
+        store_endpoint: store.endpoint.clone(),
+        secrets_dir: secrets_dir.clone(),
+        mounts_dir,
+        gateway_url: format!("http://127.0.0.1:{}", args.port),
+        allow_private_networks: args.allow_private_networks,
+    };
     let mut functions = BTreeMap::new();
     for (name, def) in &stack.functions {
-        for secret in &def.secrets {
-            if !secrets_dir.join(secret).is_file() {
-                return fail(format!(
-                    "function {name} needs secret {secret:?}: write it to {}",
-                    secrets_dir.join(secret).display()
-                ));
-            }
-        }
-        let scale = match ScaleSettings::read(|k| def.setting(k).map(str::to_owned)) {
-            Ok(scale) => scale,
-            Err(e) => return fail(format!("{}: function {name}: {e}", args.stack.display())),
-        };
-        let mut env: BTreeMap<String, String> = def
-            .environment
-            .iter()
-            .map(|(k, v)| (k.clone(), v.0.clone()))
-            .collect();
-        env.entry("healthcheck_interval".into())
-            .or_insert_with(|| "0s".into());
-        env.insert("s3_endpoint".into(), store.endpoint.clone());
-        env.insert(
-            "secret_mount_path".into(),
-            secrets_dir.display().to_string(),
-        );
-        env.insert("gateway_url".into(), gateway_url.clone());
-        if args.allow_private_networks {
-            env.insert("allow_private_networks".into(), "true".into());
-        }
         let binary = bin_dir.join(&packages[name]);
         if !binary.is_file() {
             return fail(format!(
@@ -275,26 +315,19 @@ pub async fn run(args: UpArgs) -> ExitCode {
                 binary.display()
             ));
         }
-        let spec = FunctionSpec {
-            name: name.clone(),
-            binary,
-            env: env.into_iter().collect(),
-            def: def.clone(),
-            idempotent: def
-                .annotations
-                .get("greyfaas.idempotent")
-                .is_some_and(|v| v.0 == "true"),
-            scale,
+        match runtime.spec(name, def, binary) {
+            Ok(spec) => functions.insert(name.clone(), Function::new(spec)),
+            Err(e) => return fail(format!("{}: {e}", args.stack.display())),
         };
-        functions.insert(name.clone(), Function::new(spec));
     }
 
-    let basic_auth = match &args.basic_auth_file {
-        None => None,
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => Some(text.trim().to_string()),
-            Err(e) => return fail(format!("{}: {e}", path.display())),
-        },
+    let basic_auth = if args.no_basic_auth {
+        None
+    } else {
+        match crate::auth::Credentials::ensure(&secrets_dir) {
+            Ok(credentials) => Some(credentials),
+            Err(e) => return fail(format!("cannot write {}: {e}", secrets_dir.display())),
+        }
     };
     let gateway = Arc::new(Gateway {
         functions: functions.clone(),
@@ -302,6 +335,7 @@ pub async fn run(args: UpArgs) -> ExitCode {
         queue: crate::queue::Queue::new(args.queue_size),
         basic_auth,
         upstream_timeout: args.upstream_timeout,
+        runtime,
         provider_mode: args.provider,
     });
     crate::queue::start_workers(gateway.clone(), args.async_workers);
@@ -327,7 +361,7 @@ pub async fn run(args: UpArgs) -> ExitCode {
     };
 
     for function in functions.values() {
-        let initial = function.spec.scale.min;
+        let initial = function.spec().scale.min;
         if initial > 0 {
             function.scale_to(initial);
         }
@@ -365,15 +399,16 @@ pub async fn run(args: UpArgs) -> ExitCode {
         data.join("objects").display()
     );
     println!("  secrets:   {}", secrets_dir.display());
-    println!("try the whole pipeline on an image:");
-    println!(
-        "  P=$(curl -s {gw}/function/greyscale -d '{{\"url\":\"https://upload.wikimedia.org/wikipedia/commons/4/47/PNG_transparency_demonstration_1.png\"}}' | sed 's/.*\"path\":\"\\([^\"]*\\)\".*/\\1/') && curl -s -o grey.png {gw}/function/get-object$P && echo saved grey.png from $P"
-    );
-    println!("or, with no internet, convert a local file directly:");
-    println!(
-        "  curl -s --data-binary @photo.jpg -H 'Content-Type: image/jpeg' {gw}/function/greyscale -o grey.jpg"
-    );
-
+    match &gateway.basic_auth {
+        Some(credentials) => {
+            println!("log faas-cli in (the /system API needs it):");
+            println!("  {}", credentials.login_line(&gw));
+        }
+        None => println!("  auth:      off (--no-basic-auth): /system/* is open"),
+    }
+    let sample = sample_image(&stack.dir);
+    println!("try the whole pipeline (upload, convert, read back; no internet needed):");
+    println!("  {}", pipeline_line(&gw, &sample));
     openfaas_runtime::wait_for_signal().await;
     eprintln!("greyfaas: shutting down");
     server.shutdown().await;
@@ -385,6 +420,33 @@ pub async fn run(args: UpArgs) -> ExitCode {
         let _ = task.await;
     }
     ExitCode::SUCCESS
+}
+
+/// An image to try the pipeline on: the photo corpus beside the checkout when it is
+/// there (README: `../shared/corpus`), else a name for the user to replace.
+fn sample_image(stack_dir: &Path) -> String {
+    let corpus = stack_dir.join("../shared/corpus/small-png_astronaut_512x512.png");
+    match corpus.canonicalize() {
+        Ok(path) => path.display().to_string(),
+        Err(_) => "photo.jpg".into(),
+    }
+}
+
+/// One shell line that uploads `image` to fetch-incoming, converts it by path and
+/// saves the result: `curl -f` and `&&` make any failing step stop it with an error.
+pub fn pipeline_line(gw: &str, image: &str) -> String {
+    let path_of = |var: &str| format!(r#"{var}=${{{var}#*'"path":"'}} && {var}=${{{var}%%'"'*}}"#);
+    format!(
+        concat!(
+            r#"IMG='{image}'; P=$(curl -sSf --data-binary @"$IMG" -H 'Content-Type: application/octet-stream' {gw}/function/fetch-incoming) && {p} && "#,
+            r#"Q=$(curl -sSf {gw}/function/greyscale -d "{{\"path\":\"$P\"}}") && {q} && "#,
+            r#"curl -sSf -o "grey.${{IMG##*.}}" {gw}/function/get-object$Q && echo "saved grey.${{IMG##*.}} from $Q""#
+        ),
+        image = image,
+        gw = gw,
+        p = path_of("P"),
+        q = path_of("Q"),
+    )
 }
 
 pub async fn verify(args: StoreArgs) -> ExitCode {

@@ -18,6 +18,7 @@ fn client() -> reqwest::blocking::Client {
 fn function_status(up: &Up, name: &str) -> Value {
     client()
         .get(up.url(&format!("/system/function/{name}")))
+        .with_admin_auth(up)
         .send()
         .unwrap()
         .json()
@@ -36,10 +37,9 @@ fn pids(status: &Value) -> Vec<i32> {
 #[test]
 fn the_system_api_has_the_openfaas_shapes() {
     let up = Up::start(STACK, &[]);
-    // faas-cli always sends an empty bearer token when not logged in.
     let list: Value = client()
         .get(up.url("/system/functions"))
-        .header("authorization", "Bearer ")
+        .with_admin_auth(&up)
         .send()
         .unwrap()
         .json()
@@ -74,6 +74,7 @@ fn the_system_api_has_the_openfaas_shapes() {
     assert_eq!(
         client()
             .get(up.url("/system/function/nope"))
+            .with_admin_auth(&up)
             .send()
             .unwrap()
             .status(),
@@ -98,6 +99,7 @@ fn the_system_api_has_the_openfaas_shapes() {
     assert_eq!(
         client()
             .get(up.url("/system/functions?namespace=kube-system"))
+            .with_admin_auth(&up)
             .send()
             .unwrap()
             .status(),
@@ -109,6 +111,7 @@ fn the_system_api_has_the_openfaas_shapes() {
     );
     let info: Value = client()
         .get(up.url("/system/info"))
+        .with_admin_auth(&up)
         .send()
         .unwrap()
         .json()
@@ -116,6 +119,7 @@ fn the_system_api_has_the_openfaas_shapes() {
     assert_eq!(info["provider"]["provider"], "greyfaas");
     let namespaces: Value = client()
         .get(up.url("/system/namespaces"))
+        .with_admin_auth(&up)
         .send()
         .unwrap()
         .json()
@@ -150,6 +154,7 @@ fn the_system_api_has_the_openfaas_shapes() {
     // Scaling by API.
     let scaled = client()
         .post(up.url("/system/scale-function/get-object"))
+        .with_admin_auth(&up)
         .json(&json!({"replicas": 3}))
         .send()
         .unwrap();
@@ -166,6 +171,7 @@ fn provider_mode_answers_info_as_an_openfaas_provider() {
     let up = Up::start(STACK, &["--provider"]);
     let info: Value = client()
         .get(up.url("/system/info"))
+        .with_admin_auth(&up)
         .send()
         .unwrap()
         .json()
@@ -178,6 +184,7 @@ fn provider_mode_answers_info_as_an_openfaas_provider() {
     assert_eq!(
         client()
             .get(up.url("/system/namespaces"))
+            .with_admin_auth(&up)
             .send()
             .unwrap()
             .status(),
@@ -403,12 +410,26 @@ fn a_full_async_queue_answers_429() {
 }
 
 #[test]
-fn basic_auth_guards_the_system_api_when_configured() {
-    let dir = std::env::temp_dir().join(format!("greyfaas-auth-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("auth");
-    std::fs::write(&file, "admin:s3cret\n").unwrap();
-    let up = Up::start(STACK, &["--basic-auth-file", file.to_str().unwrap()]);
+fn basic_auth_guards_the_system_api_as_faasd_does() {
+    let up = Up::start(STACK, &[]);
+    // faasd's files: user admin, a generated password, both under secrets/.
+    let secrets = up.data_dir.join("secrets");
+    assert_eq!(
+        std::fs::read_to_string(secrets.join("basic-auth-user")).unwrap(),
+        "admin"
+    );
+    let password = up.password();
+    assert!(password.len() >= 16, "a generated password: {password:?}");
+    // The printed login line, exactly.
+    assert_eq!(
+        up.printed("faas-cli login").trim(),
+        format!(
+            "cat {} | faas-cli login -g {} -u admin --password-stdin",
+            secrets.join("basic-auth-password").display(),
+            up.gateway
+        )
+    );
+    // faas-cli not logged in sends an empty bearer token.
     let refused = client()
         .get(up.url("/system/functions"))
         .header("authorization", "Bearer ")
@@ -427,9 +448,10 @@ fn basic_auth_guards_the_system_api_when_configured() {
         .send()
         .unwrap();
     assert_eq!(wrong.status(), 401);
+    // faas-cli login validates with GET /system/functions and Basic auth.
     let allowed = client()
         .get(up.url("/system/functions"))
-        .basic_auth("admin", Some("s3cret"))
+        .basic_auth("admin", Some(&password))
         .send()
         .unwrap();
     assert_eq!(allowed.status(), 200);
@@ -442,6 +464,25 @@ fn basic_auth_guards_the_system_api_when_configured() {
         200,
         "functions stay open"
     );
+    // The same password after a restart on the same data.
+    let dir = up.dir.clone();
+    up.stop();
+    let again = Up::start_in(dir, STACK, &[]);
+    assert_eq!(again.password(), password);
+    drop(again);
+
+    let open = Up::start(STACK, &["--no-basic-auth"]);
+    assert_eq!(
+        client()
+            .get(open.url("/system/functions"))
+            .header("authorization", "Bearer ")
+            .send()
+            .unwrap()
+            .status(),
+        200,
+        "--no-basic-auth turns it off"
+    );
+    assert!(!open.data_dir.join("secrets/basic-auth-password").exists());
 }
 
 #[test]

@@ -141,7 +141,13 @@ fn greyscale_by_url_chains_through_the_gateway() {
 }
 
 fn fetch_invocations() -> f64 {
-    let json: Value = get("/system/function/fetch-incoming").json().unwrap();
+    let json: Value = client()
+        .get(up().url("/system/function/fetch-incoming"))
+        .with_admin_auth(up())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     json["invocationCount"].as_f64().unwrap()
 }
 

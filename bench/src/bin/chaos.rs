@@ -41,6 +41,7 @@ async fn main() -> std::process::ExitCode {
         Up::start(&bin_dir, &dir, &stack(2), &["--allow-private-networks"]).expect("greyfaas up");
     let gateway = up.gateway.clone();
     let up_pid = up.child.id();
+    let password = up.password();
     println!(
         "chaos: {} s, {concurrency} clients, a replica killed every 2 s, the store killed once",
         duration.as_secs()
@@ -205,6 +206,7 @@ async fn main() -> std::process::ExitCode {
         }
         let list: Value = match client
             .get(format!("{gateway}/system/functions"))
+            .basic_auth("admin", Some(&password))
             .send()
             .await
         {

@@ -1,4 +1,4 @@
-//! What the greyfaas functions' HTTP API shares: the JSON content-type check, the
+//! What the greyfaas functions' HTTP API shares: when a body is read as JSON, the
 //! `201 {"path": …}` answer with its `Location`, and batch reports.
 
 use crate::name::ObjectPath;
@@ -33,10 +33,27 @@ pub fn media_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-/// Whether a request's body may be read as JSON: JSON, `+json`, no type, or
-/// `text/plain` — the type `faas-cli invoke` sends unless told otherwise.
-pub fn is_json_like(media_type: &str) -> bool {
-    matches!(media_type, "application/json" | "text/plain" | "") || media_type.ends_with("+json")
+/// Whether a Content-Type declares an image: `image/*`, or raw bytes
+/// (`application/octet-stream`). Only these keep a body from being read as JSON.
+pub fn declares_image(media_type: &str) -> bool {
+    media_type.starts_with("image/") || media_type == "application/octet-stream"
+}
+
+/// Whether a body may be read as JSON: whatever its Content-Type says, unless that
+/// names an image. `curl -d` sends `application/x-www-form-urlencoded` and
+/// `faas-cli invoke` sends `text/plain`; OpenFaaS users send JSON with both.
+pub fn accepts_json(media_type: &str) -> bool {
+    !declares_image(media_type)
+}
+
+/// Whether bytes look like a JSON document (an object or an array), so a body sent
+/// with no telling Content-Type can be told from an image: no image format starts
+/// with `{` or `[`.
+pub fn looks_like_json(bytes: &[u8]) -> bool {
+    matches!(
+        bytes.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
 }
 
 /// Parses a JSON request, refusing documents nested deeper than `max_depth` before
@@ -128,18 +145,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_like_types() {
+    fn json_is_accepted_unless_an_image_is_declared() {
         let mut headers = HeaderMap::new();
-        assert!(is_json_like(&media_type(&headers)));
+        assert!(accepts_json(&media_type(&headers)));
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("Application/JSON; charset=utf-8"),
         );
         assert_eq!(media_type(&headers), "application/json");
-        assert!(is_json_like("text/plain"));
-        assert!(is_json_like("application/problem+json"));
-        assert!(!is_json_like("image/png"));
-        assert!(!is_json_like("multipart/form-data"));
+        for json_ok in [
+            "application/json",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/problem+json",
+            "multipart/form-data",
+        ] {
+            assert!(accepts_json(json_ok), "{json_ok}");
+        }
+        for image in ["image/png", "image/jpeg", "application/octet-stream"] {
+            assert!(!accepts_json(image), "{image}");
+            assert!(declares_image(image), "{image}");
+        }
+    }
+
+    #[test]
+    fn json_is_told_from_image_bytes() {
+        assert!(looks_like_json(b" \n{\"url\": \"x\"}"));
+        assert!(looks_like_json(b"[1]"));
+        assert!(!looks_like_json(b"\x89PNG\r\n\x1a\n"));
+        assert!(!looks_like_json(b"\xff\xd8\xff\xe0"));
+        assert!(!looks_like_json(b"GIF89a"));
+        assert!(!looks_like_json(b""));
     }
 
     #[test]

@@ -9,8 +9,6 @@ use openfaas_runtime::{BodyError, Response, body};
 pub enum Error {
     #[error("use POST with {{\"url\": \"https://…\"}}")]
     Method,
-    #[error("unsupported Content-Type {0:?}: send JSON")]
-    ContentType(String),
     #[error(transparent)]
     Body(#[from] BodyError),
     #[error("invalid request: {0}")]
@@ -29,7 +27,7 @@ pub enum Error {
     Upstream(String),
     #[error("the download is larger than {0} bytes")]
     TooLarge(u64),
-    #[error("the download is not a supported image (JPEG, PNG, GIF or WebP)")]
+    #[error("not a supported image (JPEG, PNG, GIF or WebP)")]
     NotImage,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -42,7 +40,7 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::Method => StatusCode::METHOD_NOT_ALLOWED,
-            Error::ContentType(_) | Error::NotImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::NotImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Body(e) => e.status(),
             Error::Json(_) | Error::BadUrl(_) => StatusCode::BAD_REQUEST,
             Error::Batch { len, .. } if *len == 0 => StatusCode::BAD_REQUEST,

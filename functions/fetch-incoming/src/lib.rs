@@ -4,6 +4,8 @@
 //! [`guard`] on every address), checks the bytes are an image, stores them under their
 //! SHA-256 and answers `201 {"path":"/incoming/<sha256>"}` with a `Location`.
 //! `POST {"urls":[…]}` does the same for several URLs and reports each outcome in order.
+//! `POST` an image itself (`image/*` or `application/octet-stream`) stores it the same
+//! way. Any other Content-Type is read as JSON (curl -d's form type, faas-cli's text/plain).
 
 mod config;
 mod download;
@@ -12,7 +14,7 @@ pub mod guard;
 
 use config::Settings;
 pub use error::Error;
-use greyfaas_store::{Area, ObjectPath, Store, api};
+use greyfaas_store::{Area, ImageFormat, ObjectPath, Store, api};
 use http::Method;
 use openfaas_runtime::{Request, Response, body};
 use serde::Deserialize;
@@ -35,8 +37,8 @@ async fn serve(req: Request) -> Result<Response, Error> {
         return Err(Error::Method);
     }
     let media_type = api::media_type(req.headers());
-    if !api::is_json_like(&media_type) {
-        return Err(Error::ContentType(media_type));
+    if api::declares_image(&media_type) {
+        return Ok(api::created(&upload(req, settings).await?));
     }
     let bytes = body::read(req.into_body(), settings.max_json_bytes).await?;
     let request: FetchRequest =
@@ -51,6 +53,18 @@ async fn serve(req: Request) -> Result<Response, Error> {
             "send exactly one of \"url\" or \"urls\"".into(),
         )),
     }
+}
+
+/// Stores an image posted as the body (`image/*` or `application/octet-stream`): the
+/// start of the pipeline with no URL to download from.
+async fn upload(req: Request, settings: &Settings) -> Result<ObjectPath, Error> {
+    let bytes = body::read(req.into_body(), settings.max_bytes).await?;
+    let format = ImageFormat::sniff(&bytes).ok_or(Error::NotImage)?;
+    let path = Store::shared()?
+        .put(Area::Incoming, bytes, format.mime())
+        .await?;
+    tracing::info!(%path, "uploaded");
+    Ok(path)
 }
 
 /// Downloads one URL and stores it.

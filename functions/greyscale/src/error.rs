@@ -9,10 +9,6 @@ use openfaas_runtime::{BodyError, Response, body};
 pub enum Error {
     #[error("use POST with {{\"path\": \"/incoming/<sha256>\"}}, {{\"url\": …}} or an image")]
     Method,
-    #[error(
-        "unsupported Content-Type {0:?}: send JSON, or an image as image/* or application/octet-stream"
-    )]
-    ContentType(String),
     #[error(transparent)]
     Body(#[from] BodyError),
     #[error("invalid request: {0}")]
@@ -38,7 +34,6 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::Method => StatusCode::METHOD_NOT_ALLOWED,
-            Error::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Body(e) => e.status(),
             Error::Json(_) | Error::Path(_) => StatusCode::BAD_REQUEST,
             Error::Batch { len, .. } if *len == 0 => StatusCode::BAD_REQUEST,

@@ -5,8 +5,8 @@
 //! - `POST {"paths":[…]}` does a batch, reported item by item.
 //! - `POST {"url":"…"}` first asks `fetch-incoming` — over the gateway, as any client
 //!   would — to download the URL, then converts it.
-//! - `POST` an image (`image/*` or `application/octet-stream`) answers the greyscale image
-//!   itself, storing nothing.
+//! - `POST` an image (`image/*` or `application/octet-stream`, or any type when the body
+//!   is not JSON) answers the greyscale image itself, storing nothing.
 
 mod chain;
 mod colour;
@@ -45,9 +45,22 @@ async fn serve(req: Request) -> Result<Response, Error> {
     }
     let settings = Settings::get();
     let media_type = api::media_type(req.headers());
-    if media_type.starts_with("image/") || media_type == "application/octet-stream" {
-        let _slot = Settings::get().slots.acquire().await?;
-        let bytes = body::read(req.into_body(), settings.max_image_bytes).await?;
+    let call_id = req.headers().get(CALL_ID).cloned();
+    // An image type means an image; any other type (curl -d's form type, faas-cli's
+    // text/plain) means JSON if the body looks like JSON, else an image to convert.
+    let declared_image = api::declares_image(&media_type);
+    // A declared image waits for its conversion slot before its body is read, so a
+    // burst of large images queues unread (see `slots`).
+    let early_slot = match declared_image {
+        true => Some(settings.slots.acquire().await?),
+        false => None,
+    };
+    let bytes = body::read(req.into_body(), settings.max_image_bytes).await?;
+    if declared_image || !api::looks_like_json(&bytes) {
+        let _slot = match early_slot {
+            Some(slot) => slot,
+            None => settings.slots.acquire().await?,
+        };
         let converted = convert(bytes).await?;
         let mut response = http::Response::new(body::full(converted.bytes));
         response.headers_mut().insert(
@@ -56,11 +69,11 @@ async fn serve(req: Request) -> Result<Response, Error> {
         );
         return Ok(response);
     }
-    if !api::is_json_like(&media_type) {
-        return Err(Error::ContentType(media_type));
+    if bytes.len() as u64 > settings.max_json_bytes {
+        return Err(Error::Body(openfaas_runtime::BodyError::TooLarge {
+            limit: settings.max_json_bytes,
+        }));
     }
-    let call_id = req.headers().get(CALL_ID).cloned();
-    let bytes = body::read(req.into_body(), settings.max_json_bytes).await?;
     let request: GreyRequest =
         api::parse_json(&bytes, settings.max_json_depth).map_err(Error::Json)?;
     match (request.path, request.paths, request.url) {

@@ -262,6 +262,19 @@ pub struct Up {
     pub gateway: String,
     pub data_dir: PathBuf,
     pub dir: PathBuf,
+    /// Every line it printed on stdout so far.
+    pub stdout: Arc<Mutex<Vec<String>>>,
+}
+
+/// Requests to /system/* as faas-cli sends them after `faas-cli login`.
+pub trait WithAdminAuth {
+    fn with_admin_auth(self, up: &Up) -> Self;
+}
+
+impl WithAdminAuth for reqwest::blocking::RequestBuilder {
+    fn with_admin_auth(self, up: &Up) -> Self {
+        self.basic_auth("admin", Some(up.password()))
+    }
 }
 
 impl Up {
@@ -284,12 +297,28 @@ impl Up {
             stack.replace("{repo}", &repo().display().to_string()),
         )
         .unwrap();
+        Up::launch(dir, &stack_path, extra_args)
+    }
+
+    /// Starts `greyfaas up -f stack_path` with its data in a fresh temporary folder:
+    /// for the repository's own stack.yml, handlers relative to it.
+    pub fn start_file(stack_path: &Path, extra_args: &[&str]) -> Up {
+        let dir = std::env::temp_dir().join(format!(
+            "greyfaas-e2e-{}-{}",
+            std::process::id(),
+            uuid_like()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Up::launch(dir, stack_path, extra_args)
+    }
+
+    fn launch(dir: PathBuf, stack_path: &Path, extra_args: &[&str]) -> Up {
         let data_dir = dir.join("data");
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_greyfaas"));
         command
             .args(["up", "-f"])
-            .arg(&stack_path)
+            .arg(stack_path)
             .args(["--port", &port.to_string(), "--no-build", "--data-dir"])
             .arg(&data_dir)
             .arg("--bin-dir")
@@ -304,6 +333,7 @@ impl Up {
             gateway: format!("http://127.0.0.1:{port}"),
             data_dir,
             dir,
+            stdout: Arc::default(),
         };
         up.wait_ready();
         up
@@ -314,12 +344,14 @@ impl Up {
         use std::io::BufRead;
         let stdout = self.child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let printed = self.stdout.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in std::io::BufReader::new(stdout)
                 .lines()
                 .map_while(Result::ok)
             {
+                printed.lock().unwrap().push(line.clone());
                 if !sent && line.contains("greyfaas is up") {
                     let _ = tx.send(());
                     sent = true;
@@ -328,6 +360,30 @@ impl Up {
         });
         rx.recv_timeout(Duration::from_secs(60))
             .expect("greyfaas up within 60 s");
+    }
+
+    /// The admin password `greyfaas up` generated (faasd's basic-auth-password file).
+    pub fn password(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("secrets/basic-auth-password"))
+            .expect("greyfaas up wrote the admin password")
+            .trim()
+            .to_string()
+    }
+
+    /// The first printed line holding `needle` (waiting up to 10 s for it).
+    pub fn printed(&self, needle: &str) -> String {
+        let mut found = None;
+        eventually(Duration::from_secs(10), || {
+            found = self
+                .stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+                .cloned();
+            found.is_some()
+        });
+        found.unwrap_or_else(|| panic!("greyfaas up printed no line with {needle:?}"))
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,149 @@
+//! From a function definition — stack.yml's at start, or a faas-cli deploy request
+//! (`PUT`/`POST /system/functions`) later — to what its replicas run with: the local
+//! runtime's endpoints over the definition's environment, and a secrets folder holding
+//! only the secrets it names (as /var/openfaas/secrets holds only those in OpenFaaS).
+
+use crate::scaler::ScaleSettings;
+use crate::stack::{FunctionDef, Resources, Scalar};
+use crate::supervisor::FunctionSpec;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The local runtime's side of every function's environment.
+pub struct Runtime {
+    pub store_endpoint: String,
+    /// Where secrets are kept (`faas-cli secret create` writes here).
+    pub secrets_dir: PathBuf,
+    /// Per-function secret folders, rebuilt for each deploy.
+    pub mounts_dir: PathBuf,
+    pub gateway_url: String,
+    pub allow_private_networks: bool,
+}
+
+/// faas-provider's `FunctionDeployment`, the body faas-cli deploy sends.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub service: String,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default)]
+    pub env_process: Option<String>,
+    #[serde(default)]
+    pub env_vars: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub secrets: Option<Vec<String>>,
+    #[serde(default)]
+    pub limits: Option<Resources>,
+    #[serde(default)]
+    pub requests: Option<Resources>,
+    #[serde(default)]
+    pub read_only_root_filesystem: Option<bool>,
+}
+
+impl Deployment {
+    /// The stack's definition of the function with this request's settings in place.
+    pub fn apply_to(self, stack_def: &FunctionDef) -> FunctionDef {
+        let scalars = |map: Option<BTreeMap<String, String>>| {
+            map.unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, Scalar(v)))
+                .collect()
+        };
+        FunctionDef {
+            image: if self.image.is_empty() {
+                stack_def.image.clone()
+            } else {
+                self.image
+            },
+            fprocess: self.env_process.or_else(|| stack_def.fprocess.clone()),
+            environment: scalars(self.env_vars),
+            labels: scalars(self.labels),
+            annotations: scalars(self.annotations),
+            secrets: self.secrets.unwrap_or_default(),
+            limits: self.limits,
+            requests: self.requests,
+            readonly_root_filesystem: self.read_only_root_filesystem,
+            ..stack_def.clone()
+        }
+    }
+}
+
+impl Runtime {
+    /// What the replicas of `name` run: `binary` with `def`'s environment, our endpoints
+    /// over its cluster ones, and its secrets mounted in a folder of their own.
+    pub fn spec(
+        &self,
+        name: &str,
+        def: &FunctionDef,
+        binary: PathBuf,
+    ) -> Result<FunctionSpec, String> {
+        let scale = ScaleSettings::read(|k| def.setting(k).map(str::to_owned))
+            .map_err(|e| format!("function {name}: {e}"))?;
+        let mount = self.mount_secrets(name, &def.secrets)?;
+        let mut env: BTreeMap<String, String> = def
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect();
+        env.entry("healthcheck_interval".into())
+            .or_insert_with(|| "0s".into());
+        env.insert("s3_endpoint".into(), self.store_endpoint.clone());
+        env.insert("secret_mount_path".into(), mount.display().to_string());
+        env.insert("gateway_url".into(), self.gateway_url.clone());
+        if self.allow_private_networks {
+            env.insert("allow_private_networks".into(), "true".into());
+        }
+        Ok(FunctionSpec {
+            name: name.to_string(),
+            binary,
+            env: env.into_iter().collect(),
+            def: def.clone(),
+            idempotent: def
+                .annotations
+                .get("greyfaas.idempotent")
+                .is_some_and(|v| v.0 == "true"),
+            scale,
+        })
+    }
+
+    /// A fresh folder of links to the named secrets (each must exist): the function
+    /// sees these and no others — not the gateway's own credentials.
+    fn mount_secrets(&self, name: &str, secrets: &[String]) -> Result<PathBuf, String> {
+        for secret in secrets {
+            crate::secrets::check_name(secret)?;
+            if !self.secrets_dir.join(secret).is_file() {
+                return Err(format!(
+                    "function {name} needs secret {secret:?}: create it with `faas-cli secret create {secret}` or write {}",
+                    self.secrets_dir.join(secret).display()
+                ));
+            }
+        }
+        let mount = self
+            .mounts_dir
+            .join(format!("{name}-{}", uuid::Uuid::new_v4().simple()));
+        let link = |secret: &str| -> std::io::Result<()> {
+            let target = std::fs::canonicalize(self.secrets_dir.join(secret))?;
+            std::os::unix::fs::symlink(target, mount.join(secret))
+        };
+        std::fs::create_dir_all(&mount)
+            .and_then(|()| secrets.iter().try_for_each(|s| link(s)))
+            .map_err(|e| format!("cannot mount secrets in {}: {e}", mount.display()))?;
+        Ok(mount)
+    }
+}
+
+/// The folder of per-function secret mounts under `data`, emptied at start.
+pub fn fresh_mounts_dir(data: &Path) -> std::io::Result<PathBuf> {
+    let dir = data.join("mounts");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

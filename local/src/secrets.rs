@@ -1,0 +1,99 @@
+//! `/system/secrets`, as faasd serves it: each secret is a file in the secrets folder
+//! (`GET` lists `[{"name","namespace"}]`, `POST`/`PUT` `{"name","value"|"rawValue"}`
+//! writes one, `DELETE {"name"}` removes it). Functions see the ones they name through
+//! their own mount (see `deploy`). The gateway's and the store's own credentials live in
+//! the same folder and are neither listed nor writable here.
+
+use crate::error::GatewayError;
+use crate::metrics::NAMESPACE;
+use http::{Method, StatusCode};
+use openfaas_runtime::{Request, Response, body};
+use serde::Deserialize;
+use std::path::Path;
+
+/// Files of the folder that belong to greyfaas itself, not to `faas-cli secret`.
+const RESERVED: [&str; 2] = [crate::auth::USER_FILE, crate::auth::PASSWORD_FILE];
+
+/// faas-provider's `Secret`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Secret {
+    name: String,
+    #[serde(default)]
+    value: String,
+    /// Go's `[]byte`: base64 in JSON.
+    #[serde(default)]
+    raw_value: Option<String>,
+}
+
+/// A secret name faasd accepts: not empty, no path separator, no `..`.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("non-empty name is required".into());
+    }
+    if name.contains('/') || name.contains("..") {
+        return Err("directory traversal found in name".into());
+    }
+    Ok(())
+}
+
+pub async fn route(dir: &Path, req: Request) -> Result<Response, GatewayError> {
+    let method = req.method().clone();
+    if method == Method::GET {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_file())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !RESERVED.contains(&n.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        let list: Vec<serde_json::Value> = names
+            .iter()
+            .map(|n| serde_json::json!({"name": n, "namespace": NAMESPACE}))
+            .collect();
+        return Ok(body::json(StatusCode::OK, &list));
+    }
+    let bytes = body::read(req.into_body(), 1 << 20)
+        .await
+        .map_err(|e| GatewayError::Body(e.status(), e.to_string()))?;
+    let secret: Secret =
+        serde_json::from_slice(&bytes).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    check_name(&secret.name).map_err(GatewayError::BadRequest)?;
+    if RESERVED.contains(&secret.name.as_str()) {
+        return Err(GatewayError::BadRequest(format!(
+            "{} is greyfaas's own; edit the file by hand",
+            secret.name
+        )));
+    }
+    let path = dir.join(&secret.name);
+    match method {
+        Method::POST | Method::PUT => {
+            let value = match secret.raw_value.filter(|v| !v.is_empty()) {
+                Some(b64) => {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .map_err(|e| GatewayError::BadRequest(format!("rawValue: {e}")))?
+                }
+                None => secret.value.into_bytes(),
+            };
+            std::fs::create_dir_all(dir)
+                .and_then(|()| crate::store::write_private_bytes(&path, &value))
+                .map_err(|e| GatewayError::Internal(format!("{}: {e}", path.display())))?;
+            tracing::info!(secret = %secret.name, "secret written");
+            Ok(body::empty_with(StatusCode::OK))
+        }
+        Method::DELETE => match std::fs::remove_file(&path) {
+            Ok(()) => Ok(body::empty_with(StatusCode::OK)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(GatewayError::NotFound(
+                format!("secret {} not found", secret.name),
+            )),
+            Err(e) => Err(GatewayError::Internal(format!("{}: {e}", path.display()))),
+        },
+        _ => Err(GatewayError::Method("GET, POST, PUT or DELETE")),
+    }
+}
