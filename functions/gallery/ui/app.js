@@ -265,11 +265,27 @@ older.addEventListener("click", () => loadGallery(currentPage + 1));
 const statusNote = document.getElementById("status-note");
 const statusRows = document.querySelector("#functions tbody");
 
+// The gateway guards /system/* with Basic auth and answers 401 with WWW-Authenticate,
+// which makes a browser prompt for a login. Polling must never raise that prompt
+// unasked, so it sends no credentials until the person chooses to log in.
+let statusCredentials = "omit";
+
+function offerLogin() {
+  const button = el("button", { type: "button", id: "status-login" }, "Log in");
+  button.addEventListener("click", () => {
+    statusCredentials = "same-origin"; // the browser asks for the gateway's admin login
+    loadStatus();
+  });
+  statusNote.replaceChildren("Function status needs the gateway's admin login (401). ", button);
+}
+
 async function loadStatus() {
   try {
-    const response = await fetch("/system/functions", { credentials: "same-origin" });
+    const response = await fetch("/system/functions", { credentials: statusCredentials });
     if (response.status === 401) {
-      statusNote.textContent = "Log in to the gateway to see function status (401).";
+      if (!document.getElementById("status-login")) {
+        offerLogin();
+      }
       return;
     }
     const { status, json } = await answer(response);

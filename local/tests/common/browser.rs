@@ -111,6 +111,23 @@ impl Browser {
         answer["value"].clone()
     }
 
+    /// Sends `header: value` with every request the browser makes (Chrome DevTools'
+    /// Network.setExtraHTTPHeaders, through chromedriver): a logged-in gateway session.
+    pub fn send_header(&self, header: &str, value: &str) {
+        let cdp = |cmd: &str, params: Value| {
+            self.call(
+                reqwest::Method::POST,
+                "/goog/cdp/execute",
+                Some(json!({"cmd": cmd, "params": params})),
+            )
+        };
+        cdp("Network.enable", json!({}));
+        cdp(
+            "Network.setExtraHTTPHeaders",
+            json!({"headers": {header: value}}),
+        );
+    }
+
     pub fn goto(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})));
     }
