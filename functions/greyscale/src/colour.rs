@@ -164,13 +164,7 @@ pub fn to_grey(image: DynamicImage, profile: Option<&RgbProfile>, mode: LumaMode
     let color = image.color();
     if color.channel_count() <= 2 {
         // Already grey: the pixels are the grey values (a grey profile travels with them).
-        return match image {
-            DynamicImage::ImageLuma8(_)
-            | DynamicImage::ImageLumaA8(_)
-            | DynamicImage::ImageLuma16(_)
-            | DynamicImage::ImageLumaA16(_) => image,
-            other => DynamicImage::ImageLumaA16(other.to_luma_alpha16()),
-        };
+        return image;
     }
     let sixteen = color.bytes_per_pixel() / color.channel_count() > 1;
     let alpha = color.has_alpha();

@@ -36,47 +36,49 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Settings {
         let number = |name: &str, default: u64| number_setting(name, lookup(name), default);
         let defaults = Options::default();
-        let mut settings = Settings {
-            gateway_url: lookup("gateway_url")
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| "http://gateway.openfaas:8080".into())
-                .trim_end_matches('/')
-                .to_string(),
-            max_image_bytes: number("max_image_bytes", 32 << 20),
-            max_json_bytes: number("max_json_bytes", 64 << 10),
-            max_json_depth: number("max_json_depth", 8) as usize,
-            max_batch: number("max_batch", 16).max(1) as usize,
-            slots: Slots::new(1, Duration::ZERO), // replaced below, from the limits
-            convert: Options {
-                limits: Limits {
-                    max_pixels: number("max_pixels", defaults.limits.max_pixels),
-                    max_frames: number("max_frames", defaults.limits.max_frames.into())
-                        .min(u32::MAX.into()) as u32,
-                },
-                jpeg_quality: number("jpeg_quality", defaults.jpeg_quality.into()).clamp(1, 100)
-                    as u8,
-                jpeg_lossless: number_setting("jpeg_mode", lookup("jpeg_mode"), JpegMode::Lossless)
-                    == JpegMode::Lossless,
-                keep_gps: number_setting("keep_gps", lookup("keep_gps"), false),
-                luma: number_setting("luma", lookup("luma"), LumaMode::Gamma),
-                accept_partial: number_setting(
-                    "accept_partial_images",
-                    lookup("accept_partial_images"),
-                    false,
-                ),
+        let max_image_bytes = number("max_image_bytes", 32 << 20);
+        let convert = Options {
+            limits: Limits {
+                max_pixels: number("max_pixels", defaults.limits.max_pixels),
+                max_frames: number("max_frames", defaults.limits.max_frames.into())
+                    .min(u32::MAX.into()) as u32,
             },
+            jpeg_quality: number("jpeg_quality", defaults.jpeg_quality.into()).clamp(1, 100) as u8,
+            jpeg_lossless: number_setting("jpeg_mode", lookup("jpeg_mode"), JpegMode::Lossless)
+                == JpegMode::Lossless,
+            keep_gps: number_setting("keep_gps", lookup("keep_gps"), false),
+            luma: number_setting("luma", lookup("luma"), LumaMode::Gamma),
+            accept_partial: number_setting(
+                "accept_partial_images",
+                lookup("accept_partial_images"),
+                false,
+            ),
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let worst = worst_case_bytes(&settings.convert.limits, settings.max_image_bytes);
         let slots = match number("max_conversions", 0) {
-            0 => default_slots(cgroup_memory_limit(), worst, cores),
+            0 => default_slots(
+                cgroup_memory_limit(),
+                worst_case_bytes(&convert.limits, max_image_bytes),
+                cores,
+            ),
             n => n as usize,
         };
         let wait = lookup("conversion_wait")
             .and_then(|v| parse_duration(&v).ok())
             .unwrap_or(Duration::from_secs(10));
-        settings.slots = Slots::new(slots, wait);
-        settings
+        Settings {
+            gateway_url: lookup("gateway_url")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "http://gateway.openfaas:8080".into())
+                .trim_end_matches('/')
+                .to_string(),
+            max_image_bytes,
+            max_json_bytes: number("max_json_bytes", 64 << 10),
+            max_json_depth: number("max_json_depth", 8) as usize,
+            max_batch: number("max_batch", 16).max(1) as usize,
+            slots: Slots::new(slots, wait),
+            convert,
+        }
     }
 }
 

@@ -20,11 +20,15 @@ impl From<JpegError> for ConvertError {
             JpegError::Truncated => ConvertError::Corrupt(e.to_string()),
             JpegError::Corrupt(m) => ConvertError::Corrupt(m),
             JpegError::Unsupported(m) => ConvertError::Unsupported(m),
-            JpegError::TooManyPixels { width, height } => ConvertError::TooManyPixels {
+            JpegError::TooManyPixels {
+                width,
+                height,
+                limit,
+            } => ConvertError::TooManyPixels {
                 width: width as u64,
                 height: height as u64,
                 pixels: (width * height) as u64,
-                limit: 0,
+                limit,
             },
         }
     }
@@ -32,13 +36,7 @@ impl From<JpegError> for ConvertError {
 
 pub fn grey_jpeg(bytes: &[u8], options: &Options) -> Result<Vec<u8>, ConvertError> {
     let lossless = options.jpeg_lossless && options.luma == LumaMode::Gamma;
-    let jpeg = dct::read(bytes, options.limits.max_pixels, lossless).map_err(|e| {
-        let mut e = ConvertError::from(e);
-        if let ConvertError::TooManyPixels { limit, .. } = &mut e {
-            *limit = options.limits.max_pixels;
-        }
-        e
-    })?;
+    let jpeg = dct::read(bytes, options.limits.max_pixels, lossless)?;
     if jpeg.truncated && !options.accept_partial {
         return Err(JpegError::Truncated.into());
     }

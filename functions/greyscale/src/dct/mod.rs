@@ -26,8 +26,12 @@ pub enum JpegError {
     Corrupt(String),
     #[error("{0}")]
     Unsupported(String),
-    #[error("a {width}x{height} JPEG is over the pixel limit")]
-    TooManyPixels { width: usize, height: usize },
+    #[error("a {width}x{height} JPEG is over the limit of {limit} pixels")]
+    TooManyPixels {
+        width: usize,
+        height: usize,
+        limit: u64,
+    },
 }
 
 /// An APPn or COM segment: its marker byte (0xE0–0xEF, 0xFE) and payload.

@@ -355,7 +355,11 @@ fn read_frame(
         ));
     }
     if (width * height) as u64 > max_pixels {
-        return Err(JpegError::TooManyPixels { width, height });
+        return Err(JpegError::TooManyPixels {
+            width,
+            height,
+            limit: max_pixels,
+        });
     }
     let count = usize::from(header[5]);
     let specs = payload.get(6..6 + 3 * count).ok_or_else(short)?;
