@@ -405,6 +405,39 @@ fn a_truncated_jpeg_is_422_and_stores_nothing() {
 }
 
 #[test]
+fn a_stored_image_over_max_image_bytes_is_413() {
+    const JPEG: &str = "medium-jpeg_brushes_1365x1074.jpg";
+    let size = std::fs::metadata(corpus_dir().join(JPEG)).unwrap().len();
+    let stack = STACK.replace(
+        "      max_pixels: 20000000\n",
+        &format!(
+            "      max_pixels: 20000000\n      max_image_bytes: {}\n",
+            size - 1
+        ),
+    );
+    assert_ne!(stack, STACK);
+    let up = Up::start(&stack, &["--allow-private-networks"]);
+    let post = |path: &str, body: Value| {
+        let response = client().post(up.url(path)).json(&body).send().unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().unwrap_or(Value::Null))
+    };
+    let web = &web_server().base;
+    let (status, stored) = post(
+        "/function/fetch-incoming",
+        json!({"url": format!("{web}/corpus/{JPEG}")}),
+    );
+    assert_eq!(status, 201, "{stored}");
+    let (status, json) = post("/function/greyscale", json!({"path": stored["path"]}));
+    assert_eq!(status, 413, "{json}");
+    assert!(
+        json["error"].as_str().unwrap().contains("over the"),
+        "{json}"
+    );
+    up.stop();
+}
+
+#[test]
 fn a_huge_claimed_size_is_refused_with_413() {
     let mut png = image::DynamicImage::new_luma8(4, 4);
     let _ = &mut png;

@@ -15,6 +15,10 @@ pub enum StoreError {
     /// A `Range` outside the object.
     #[error("range not satisfiable")]
     RangeNotSatisfiable,
+    /// The object is larger than the caller will read (413: the same limit as for a
+    /// request body).
+    #[error("{what} is {size} bytes, over the {limit}-byte limit")]
+    TooLarge { what: String, size: u64, limit: u64 },
     /// The store answered, but not as S3 should (502).
     #[error("object store refused the request: {0}")]
     Rejected(String),
@@ -30,6 +34,7 @@ impl StoreError {
             StoreError::Unavailable(_) | StoreError::Config(_) => StatusCode::SERVICE_UNAVAILABLE,
             StoreError::NotFound(_) => StatusCode::NOT_FOUND,
             StoreError::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+            StoreError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             StoreError::Rejected(_) => StatusCode::BAD_GATEWAY,
         }
     }

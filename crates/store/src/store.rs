@@ -308,10 +308,11 @@ impl Store {
     ) -> Result<(Bytes, ObjectInfo), StoreError> {
         let object = self.get(path, None).await?;
         if object.info.content_length > limit {
-            return Err(StoreError::Rejected(format!(
-                "{path} is {} bytes, over the {limit}-byte limit",
-                object.info.content_length
-            )));
+            return Err(StoreError::TooLarge {
+                what: path.to_string(),
+                size: object.info.content_length,
+                limit,
+            });
         }
         let bytes = object
             .body
