@@ -13,7 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use once_cell::sync::Lazy;
-use openfaas_runtime::{Body, CALL_ID, RemoteAddr, Request, Response, body};
+use openfaas_runtime::{Body, CALL_ID, HttpError, RemoteAddr, Request, Response, body};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -7,7 +7,7 @@
 use crate::error::GatewayError;
 use crate::metrics::NAMESPACE;
 use http::{Method, StatusCode};
-use openfaas_runtime::{Request, Response, body};
+use openfaas_runtime::{HttpError, Request, Response, body};
 use serde::Deserialize;
 use std::path::Path;
 

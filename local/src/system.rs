@@ -8,7 +8,7 @@ use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::metrics::NAMESPACE;
 use http::{Method, StatusCode};
-use openfaas_runtime::{Request, Response, body};
+use openfaas_runtime::{HttpError, Request, Response, body};
 use std::sync::Arc;
 
 pub async fn route(gateway: &Arc<Gateway>, req: Request) -> Result<Response, GatewayError> {

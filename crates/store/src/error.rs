@@ -27,9 +27,8 @@ pub enum StoreError {
     Config(String),
 }
 
-impl StoreError {
-    /// The status a caller sees for this failure — the one place that decides it.
-    pub fn status(&self) -> StatusCode {
+impl openfaas_runtime::HttpError for StoreError {
+    fn status(&self) -> StatusCode {
         match self {
             StoreError::Unavailable(_) | StoreError::Config(_) => StatusCode::SERVICE_UNAVAILABLE,
             StoreError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -38,7 +37,9 @@ impl StoreError {
             StoreError::Rejected(_) => StatusCode::BAD_GATEWAY,
         }
     }
+}
 
+impl StoreError {
     /// Sorts an SDK failure: unreachable/timeouts/5xx are `Unavailable`, 404 is
     /// `NotFound`, anything else `Rejected`.
     pub(crate) fn from_sdk<E, R>(err: SdkError<E, R>, what: &str) -> StoreError

@@ -3,7 +3,7 @@
 use crate::guard::Refused;
 use greyfaas_store::StoreError;
 use http::StatusCode;
-use openfaas_runtime::{BodyError, Response, body};
+use openfaas_runtime::{BodyError, HttpError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -35,9 +35,9 @@ pub enum Error {
     Internal(String),
 }
 
-impl Error {
+impl HttpError for Error {
     /// The one place that maps failures to HTTP statuses.
-    pub fn status(&self) -> StatusCode {
+    fn status(&self) -> StatusCode {
         match self {
             Error::Method => StatusCode::METHOD_NOT_ALLOWED,
             Error::NotImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -51,10 +51,5 @@ impl Error {
             Error::Store(e) => e.status(),
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
-    }
-
-    pub fn into_response(self) -> Response {
-        tracing::warn!(error = %self, status = self.status().as_u16(), "request failed");
-        body::error(self.status(), self)
     }
 }

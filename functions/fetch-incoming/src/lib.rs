@@ -16,7 +16,7 @@ use config::Settings;
 pub use error::Error;
 use greyfaas_store::{Area, ImageFormat, ObjectPath, Store, api};
 use http::Method;
-use openfaas_runtime::{Request, Response, body};
+use openfaas_runtime::{HttpError, Request, Response, body};
 use serde::Deserialize;
 
 /// The request body: one URL or a batch.

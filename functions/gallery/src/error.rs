@@ -2,7 +2,7 @@
 
 use greyfaas_store::StoreError;
 use http::StatusCode;
-use openfaas_runtime::{BodyError, Response, body};
+use openfaas_runtime::{BodyError, HttpError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -20,9 +20,9 @@ pub enum Error {
     Store(#[from] StoreError),
 }
 
-impl Error {
+impl HttpError for Error {
     /// The one place that maps failures to HTTP statuses.
-    pub fn status(&self) -> StatusCode {
+    fn status(&self) -> StatusCode {
         match self {
             Error::NoRoute(_) => StatusCode::NOT_FOUND,
             Error::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -31,12 +31,5 @@ impl Error {
             Error::NotImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Store(e) => e.status(),
         }
-    }
-
-    pub fn into_response(self) -> Response {
-        if self.status().is_server_error() {
-            tracing::warn!(error = %self, "request failed");
-        }
-        body::error(self.status(), self)
     }
 }

@@ -18,7 +18,7 @@ pub use error::Error;
 use greyfaas_store::{Store, api};
 use http::{Method, StatusCode};
 use once_cell::sync::Lazy;
-use openfaas_runtime::{Request, Response, body};
+use openfaas_runtime::{HttpError, Request, Response, body};
 
 /// Settings from the function's environment.
 struct Settings {

@@ -2,7 +2,7 @@
 
 use greyfaas_store::{PathError, StoreError};
 use http::StatusCode;
-use openfaas_runtime::{Response, body};
+use openfaas_runtime::HttpError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -16,19 +16,12 @@ pub enum Error {
     Store(#[from] StoreError),
 }
 
-impl Error {
-    pub fn status(&self) -> StatusCode {
+impl HttpError for Error {
+    fn status(&self) -> StatusCode {
         match self {
             Error::Method => StatusCode::METHOD_NOT_ALLOWED,
             Error::Path(_) | Error::BadRange(_) => StatusCode::BAD_REQUEST,
             Error::Store(e) => e.status(),
         }
-    }
-
-    pub fn into_response(self) -> Response {
-        if self.status().is_server_error() {
-            tracing::warn!(error = %self, "request failed");
-        }
-        body::error(self.status(), self)
     }
 }

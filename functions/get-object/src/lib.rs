@@ -10,7 +10,7 @@ mod error;
 use error::Error;
 use greyfaas_store::{ObjectPath, Store};
 use http::{HeaderValue, Method, StatusCode, header};
-use openfaas_runtime::{Request, Response, body};
+use openfaas_runtime::{HttpError, Request, Response, body};
 
 /// Names never change content, so caches may keep responses forever.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";

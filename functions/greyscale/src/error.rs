@@ -3,7 +3,7 @@
 use crate::convert::ConvertError;
 use greyfaas_store::{PathError, StoreError};
 use http::StatusCode;
-use openfaas_runtime::{BodyError, Response, body};
+use openfaas_runtime::{BodyError, HttpError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -29,9 +29,9 @@ pub enum Error {
     Internal(String),
 }
 
-impl Error {
+impl HttpError for Error {
     /// The one place that maps failures to HTTP statuses.
-    pub fn status(&self) -> StatusCode {
+    fn status(&self) -> StatusCode {
         match self {
             Error::Method => StatusCode::METHOD_NOT_ALLOWED,
             Error::Body(e) => e.status(),
@@ -53,10 +53,5 @@ impl Error {
             Error::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
-    }
-
-    pub fn into_response(self) -> Response {
-        tracing::warn!(error = %self, status = self.status().as_u16(), "request failed");
-        body::error(self.status(), self)
     }
 }

@@ -22,7 +22,7 @@ use convert::Converted;
 pub use error::Error;
 use greyfaas_store::{Area, ObjectPath, Store, api};
 use http::{HeaderValue, Method, header};
-use openfaas_runtime::{CALL_ID, Request, Response, body};
+use openfaas_runtime::{CALL_ID, HttpError, Request, Response, body};
 use serde::Deserialize;
 use settings::Settings;
 

@@ -3,14 +3,14 @@
 //! The runtime has already answered health checks, applied timeouts and limits and
 //! attached the call id; `handle` sees every other request, whatever its method and path.
 
-use openfaas_runtime::{Request, Response, body};
+use openfaas_runtime::{HttpError, Request, Response, body};
 
 /// Answers `Hello, <body>` (or `Hello, world`).
 pub async fn handle(req: Request) -> Response {
     let name = match body::read(req.into_body(), 64 * 1024).await {
         Ok(bytes) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).trim().to_string(),
         Ok(_) => "world".to_string(),
-        Err(err) => return body::error(err.status(), err),
+        Err(err) => return err.into_response(),
     };
     body::text(http::StatusCode::OK, format!("Hello, {name}\n"))
 }

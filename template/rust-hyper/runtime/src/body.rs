@@ -159,7 +159,7 @@ pub fn json(status: StatusCode, value: &impl serde::Serialize) -> crate::Respons
     }
 }
 
-/// The JSON error every greyfaas endpoint answers with: `{"error": message}`.
+/// The JSON error body of every error answer: `{"error": message}`.
 pub fn error(status: StatusCode, message: impl std::fmt::Display) -> crate::Response {
     json(status, &serde_json::json!({ "error": message.to_string() }))
 }
@@ -175,9 +175,8 @@ pub enum BodyError {
     Broken(String),
 }
 
-impl BodyError {
-    /// The status a caller gets for this failure.
-    pub fn status(&self) -> StatusCode {
+impl crate::HttpError for BodyError {
+    fn status(&self) -> StatusCode {
         match self {
             BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -233,6 +232,7 @@ fn classify(err: &(dyn std::error::Error + 'static), limit: u64) -> BodyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::HttpError;
 
     #[tokio::test]
     async fn read_refuses_bodies_over_the_limit() {

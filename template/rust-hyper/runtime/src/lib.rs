@@ -23,6 +23,7 @@
 pub mod body;
 mod config;
 mod contract;
+mod error;
 mod logging;
 mod metrics;
 mod server;
@@ -30,6 +31,7 @@ mod timeout;
 
 pub use body::{Body, BodyError};
 pub use config::{Config, ConfigError, number_setting, parse_duration};
+pub use error::HttpError;
 pub use logging::init_logging;
 pub use server::{RunningServer, Server, wait_for_signal};
 

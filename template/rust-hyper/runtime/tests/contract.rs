@@ -1,6 +1,6 @@
 //! The OpenFaaS function contract, checked over real HTTP against a running server.
 
-use openfaas_runtime::{Config, Request, Response, RunningServer, Server, body};
+use openfaas_runtime::{Config, HttpError, Request, Response, RunningServer, Server, body};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
