@@ -15,6 +15,9 @@ pub struct Runtime {
     pub store_endpoint: String,
     /// Where secrets are kept (`faas-cli secret create` writes here).
     pub secrets_dir: PathBuf,
+    /// faas-cli's own folder for local secrets, `.secrets/` beside the stack file (what
+    /// `faas-cli local-run` mounts): a secret not in `secrets_dir` is taken from here.
+    pub local_secrets_dir: PathBuf,
     /// Per-function secret folders, rebuilt for each deploy.
     pub mounts_dir: PathBuf,
     pub gateway_url: String,
@@ -115,26 +118,43 @@ impl Runtime {
     /// A fresh folder of links to the named secrets (each must exist): the function
     /// sees these and no others — not the gateway's own credentials.
     fn mount_secrets(&self, name: &str, secrets: &[String]) -> Result<PathBuf, String> {
+        let mut sources = Vec::with_capacity(secrets.len());
+        let mut missing = Vec::new();
         for secret in secrets {
             crate::secrets::check_name(secret)?;
-            if !self.secrets_dir.join(secret).is_file() {
-                return Err(format!(
-                    "function {name} needs secret {secret:?}: create it with `faas-cli secret create {secret}` or write {}",
-                    self.secrets_dir.join(secret).display()
-                ));
+            match self.find_secret(secret) {
+                Some(path) => sources.push((secret, path)),
+                None => missing.push(secret.as_str()),
             }
+        }
+        if !missing.is_empty() {
+            return Err(format!(
+                "function {name} needs secrets ({}): create each with `faas-cli secret create NAME` \
+                 (kept in {}) or as a file in {}",
+                missing.join(", "),
+                self.secrets_dir.display(),
+                self.local_secrets_dir.display()
+            ));
         }
         let mount = self
             .mounts_dir
             .join(format!("{name}-{}", uuid::Uuid::new_v4().simple()));
-        let link = |secret: &str| -> std::io::Result<()> {
-            let target = std::fs::canonicalize(self.secrets_dir.join(secret))?;
-            std::os::unix::fs::symlink(target, mount.join(secret))
+        let link = |secret: &str, source: &Path| -> std::io::Result<()> {
+            std::os::unix::fs::symlink(std::fs::canonicalize(source)?, mount.join(secret))
         };
         std::fs::create_dir_all(&mount)
-            .and_then(|()| secrets.iter().try_for_each(|s| link(s)))
+            .and_then(|()| sources.iter().try_for_each(|(s, path)| link(s, path)))
             .map_err(|e| format!("cannot mount secrets in {}: {e}", mount.display()))?;
         Ok(mount)
+    }
+
+    /// Where a secret's file is: `faas-cli secret create`'s folder first, then
+    /// faas-cli's local `.secrets/`.
+    fn find_secret(&self, secret: &str) -> Option<PathBuf> {
+        [&self.secrets_dir, &self.local_secrets_dir]
+            .into_iter()
+            .map(|dir| dir.join(secret))
+            .find(|path| path.is_file())
     }
 }
 

@@ -302,6 +302,7 @@ pub async fn run(args: UpArgs) -> ExitCode {
     let runtime = crate::deploy::Runtime {
         store_endpoint: store.endpoint.clone(),
         secrets_dir: secrets_dir.clone(),
+        local_secrets_dir: stack.dir.join(".secrets"),
         mounts_dir,
         gateway_url: format!("http://127.0.0.1:{}", args.port),
         allow_private_networks: args.allow_private_networks,

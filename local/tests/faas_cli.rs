@@ -152,6 +152,37 @@ fn secrets_are_files_created_listed_and_removed_as_faasd_does() {
     );
 }
 
+/// faas-cli's local convention: a secret may also be a file in `.secrets/` beside the
+/// stack file (what `faas-cli local-run` mounts), used when `faas-cli secret create`
+/// made none of that name.
+#[test]
+fn a_secret_in_the_stack_folders_dot_secrets_is_mounted() {
+    let dir = std::env::temp_dir().join(format!("greyfaas-e2e-dotsecrets-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join(".secrets")).unwrap();
+    std::fs::write(dir.join(".secrets/api-token"), "from-dot-secrets").unwrap();
+    let stack = ROLL_STACK.replace(
+        "secrets: [s3-access-key, s3-secret-key]\n  get-object",
+        "secrets: [s3-access-key, s3-secret-key, api-token]\n  get-object",
+    );
+    assert_ne!(stack, ROLL_STACK);
+    let up = Up::start_in(dir, &stack, &[]);
+    let status = describe(&up, "greyscale");
+    assert_eq!(
+        status["secrets"],
+        json!(["s3-access-key", "s3-secret-key", "api-token"])
+    );
+    let mount = std::path::PathBuf::from(status["envVars"]["secret_mount_path"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(mount.join("api-token")).unwrap(),
+        "from-dot-secrets"
+    );
+    // The generated store credentials still come from the data folder.
+    assert_eq!(
+        std::fs::read(mount.join("s3-access-key")).unwrap(),
+        std::fs::read(up.data_dir.join("secrets/s3-access-key")).unwrap()
+    );
+}
+
 #[test]
 fn a_deploy_rolls_the_replicas_onto_new_settings_and_loses_no_call() {
     let up = Up::start(ROLL_STACK, &[]);
