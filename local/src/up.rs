@@ -418,6 +418,7 @@ pub async fn run(args: UpArgs) -> ExitCode {
     openfaas_runtime::wait_for_signal().await;
     eprintln!("greyfaas: shutting down");
     server.shutdown().await;
+    gateway.queue.close();
     for function in functions.values() {
         function.stop_all().await;
     }

@@ -142,6 +142,8 @@ pub struct Queue {
     state: Mutex<State>,
     journal: Arc<Mutex<Journal>>,
     wake: Notify,
+    /// Set at shutdown: workers take no further calls (those left run after a restart).
+    closed: std::sync::atomic::AtomicBool,
     capacity: usize,
     pub retry: RetryPolicy,
     pub callbacks: callback::Callbacks,
@@ -187,6 +189,7 @@ impl Queue {
             state: Mutex::new(state),
             journal: Arc::new(Mutex::new(journal)),
             wake: Notify::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
             capacity,
             retry,
             callbacks,
@@ -241,19 +244,29 @@ impl Queue {
         self.lock().calls.get(call_id).cloned()
     }
 
-    /// The next call to run (and how many attempts it has had), waiting for one.
-    async fn next(&self) -> (Arc<Job>, u32) {
+    /// Stops handing out calls (at shutdown); they stay on disk for the next start.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    /// The next call to run (and how many attempts it has had), waiting for one;
+    /// `None` once closed.
+    async fn next(&self) -> Option<(Arc<Job>, u32)> {
         loop {
             let notified = self.wake.notified();
             let wake_at = {
                 let mut state = self.lock();
                 let now = Instant::now();
+                if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                    return None;
+                }
                 if let Some(i) = state.delayed.iter().position(|(at, _, _)| *at <= now) {
                     let (_, job, attempts) = state.delayed.swap_remove(i);
-                    return (job, attempts);
+                    return Some((job, attempts));
                 }
                 if let Some(job) = state.ready.pop_front() {
-                    return (job, 0);
+                    return Some((job, 0));
                 }
                 state.delayed.iter().map(|(at, _, _)| *at).min()
             };

@@ -27,7 +27,9 @@ pub fn start_workers(gateway: Arc<Gateway>, workers: usize) {
         let gateway = gateway.clone();
         tokio::spawn(async move {
             loop {
-                let (job, attempts) = gateway.queue.next().await;
+                let Some((job, attempts)) = gateway.queue.next().await else {
+                    return;
+                };
                 gateway.metrics.set_queue_depth(gateway.queue.depth());
                 run(&gateway, job, attempts + 1).await;
             }
