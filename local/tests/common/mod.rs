@@ -381,34 +381,47 @@ impl Up {
     }
 
     fn launch(dir: PathBuf, stack_path: &Path, extra_args: &[&str]) -> Up {
-        let data_dir = dir.join("data");
-        let port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_greyfaas"));
-        command
-            .args(["up", "-f"])
-            .arg(stack_path)
-            .args(["--port", &port.to_string(), "--no-build", "--data-dir"])
-            .arg(&data_dir)
-            .arg("--bin-dir")
-            .arg(bin_dir())
-            .args(extra_args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let child = spawn_owned(command);
-        let mut up = Up {
-            child,
-            gateway: format!("http://127.0.0.1:{port}"),
-            data_dir,
-            dir,
-            stdout: Arc::default(),
-        };
-        up.wait_ready();
-        up
+        // The port is chosen before greyfaas binds it; meanwhile another test's
+        // greyfaas may take it for a replica or store (its stderr then says "cannot
+        // listen"). An exit before "greyfaas is up" is tried again on a new port; a
+        // real start-up failure fails all three times.
+        for attempt in 1..=3 {
+            let data_dir = dir.join("data");
+            let port = free_port();
+            let mut command = Command::new(env!("CARGO_BIN_EXE_greyfaas"));
+            command
+                .args(["up", "-f"])
+                .arg(stack_path)
+                .args(["--port", &port.to_string(), "--no-build", "--data-dir"])
+                .arg(&data_dir)
+                .arg("--bin-dir")
+                .arg(bin_dir())
+                .args(extra_args)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit());
+            let child = spawn_owned(command);
+            let mut up = Up {
+                child,
+                gateway: format!("http://127.0.0.1:{port}"),
+                data_dir,
+                dir: dir.clone(),
+                stdout: Arc::default(),
+            };
+            match up.wait_ready() {
+                Ok(()) => return up,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) if attempt < 3 => {
+                    eprintln!("greyfaas up exited before it was up (attempt {attempt}); again");
+                }
+                Err(e) => panic!("greyfaas up within 60 s: {e}"),
+            }
+        }
+        unreachable!("the third attempt returns or panics")
     }
 
-    /// Waits for the "greyfaas is up" line (printed once every function has a replica).
-    fn wait_ready(&mut self) {
+    /// Waits for the "greyfaas is up" line (printed once every function has a replica);
+    /// `Disconnected` if the process ended first.
+    fn wait_ready(&mut self) -> Result<(), std::sync::mpsc::RecvTimeoutError> {
         use std::io::BufRead;
         let stdout = self.child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -427,7 +440,6 @@ impl Up {
             }
         });
         rx.recv_timeout(Duration::from_secs(60))
-            .expect("greyfaas up within 60 s");
     }
 
     /// The admin password `greyfaas up` generated (faasd's basic-auth-password file).
