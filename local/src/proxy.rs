@@ -7,8 +7,10 @@
 //! mid-answer), it is sent again — to another ready replica, or to the same one once it
 //! has been restarted — until the call's timeout. Small answers of such calls are read
 //! in full before they are passed on, so a replica dying mid-body is retried rather than
-//! handed to the client as a truncated answer. Any other call is retried only when the
-//! connection was refused, i.e. when the function never saw it.
+//! handed to the client as a truncated answer; and such a call answered 503 is tried
+//! again for up to 2 s (a dependency of the function restarting, such as the store).
+//! Any other call is retried only when the connection was refused, i.e. when the
+//! function never saw it.
 
 use crate::error::GatewayError;
 use crate::supervisor::{Function, Incarnation};
@@ -28,6 +30,10 @@ const KEEP_LIMIT: u64 = 1 << 20;
 /// How long a failed incarnation is skipped when it is the only ready one (it may not
 /// have been noticed dead yet; if it is alive after all, it gets the call again).
 const AVOID_FOR: Duration = Duration::from_secs(1);
+/// How long a safe call answered 503 (a function whose store or other dependency is
+/// briefly down) is tried again, with doubling pauses from 50 ms: long enough for a
+/// restart of the store, short enough that an outage is reported at once, not held.
+const UNAVAILABLE_BUDGET: Duration = Duration::from_secs(2);
 
 static CLIENT: Lazy<Client<HttpConnector, Body>> = Lazy::new(|| {
     let mut connector = HttpConnector::new();
@@ -90,7 +96,8 @@ pub async fn forward(
     req: Request,
     timeout: Duration,
 ) -> Result<Response, GatewayError> {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     let (mut parts, body) = req.into_parts();
     let peer = parts.extensions.get::<RemoteAddr>().map(|a| a.0);
     let host = parts.headers.get(header::HOST).cloned();
@@ -128,6 +135,7 @@ pub async fn forward(
 
     let mut avoid: Option<Incarnation> = None;
     let mut attempt = 0u32;
+    let mut pause = Duration::from_millis(50);
     loop {
         attempt += 1;
         let replica = function
@@ -158,6 +166,18 @@ pub async fn forward(
                     "{} did not answer within {timeout:?}",
                     function.name
                 )));
+            }
+            Ok(Ok(response))
+                if safe
+                    && kept.is_some()
+                    && response.status() == StatusCode::SERVICE_UNAVAILABLE
+                    && started.elapsed() + pause < UNAVAILABLE_BUDGET =>
+            {
+                tracing::warn!(function = %function.name, replica = incarnation.replica, attempt, "503 for a call safe to repeat; sending it again");
+                drop(response);
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                continue;
             }
             Ok(Ok(response)) => {
                 let (mut head, incoming) = response.into_parts();

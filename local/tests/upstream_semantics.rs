@@ -2,7 +2,8 @@
 //! CE do: `replicas` is the desired count, scaling to 0 through the API is refused,
 //! `gateway_function_invocation_started` is exported, a function's X-Duration-Seconds
 //! is passed on; and the gateway's own duties: safe calls held while the only replica
-//! restarts (on the shipped stack.yml), in-flight counts that survive dropped clients.
+//! restarts (on the shipped stack.yml) and across a store restart (503 retried for up
+//! to 2 s), in-flight counts that survive dropped clients.
 
 mod common;
 
@@ -232,5 +233,68 @@ fn clients_that_go_away_mid_call_are_not_counted_in_flight_and_idle_scales_to_ze
         )["replicas"]
             == 0),
         "idle with nothing in flight: scaled to zero"
+    );
+}
+
+/// The embedded store's process: the child of `greyfaas up` running `greyfaas store`.
+fn store_pid(up_pid: i32) -> Option<i32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid: i32 = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let is_store = cmdline.split(|b| *b == 0).nth(1) == Some(b"store".as_slice());
+            (ppid == up_pid && is_store).then_some(pid)
+        })
+}
+
+#[test]
+fn a_safe_call_rides_out_a_store_restart_but_an_outage_is_503_at_once() {
+    let missing = format!("/function/get-object/incoming/{}", "0".repeat(64));
+    let up = Up::start(STACK, &[]);
+    for round in 0..3 {
+        let pid = store_pid(up.pid()).expect("the embedded store runs");
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let response = client().get(up.url(&missing)).send().unwrap();
+        assert_eq!(
+            response.status(),
+            404,
+            "round {round}: held while the store restarts, then its answer"
+        );
+        assert!(eventually(Duration::from_secs(5), || store_pid(up.pid())
+            .is_some_and(|p| p != pid)));
+    }
+    drop(up);
+
+    // A store that stays away: 503 once the 2 s budget is spent (each try costs
+    // get-object its own store retries), not held to the 60 s timeout.
+    let closed = free_port();
+    let dir = std::env::temp_dir().join(format!("greyfaas-outage-{}", std::process::id()));
+    let secrets = dir.join("data/secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    for key in ["s3-access-key", "s3-secret-key"] {
+        std::fs::write(secrets.join(key), "test").unwrap();
+    }
+    let up = Up::start_in(
+        dir,
+        STACK,
+        &["--s3-endpoint", &format!("http://127.0.0.1:{closed}")],
+    );
+    let started = Instant::now();
+    let response = client().get(up.url(&missing)).send().unwrap();
+    assert_eq!(response.status(), 503);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(10),
+        "tried again for a while, then answered: {took:?}"
     );
 }
