@@ -418,7 +418,9 @@ pub async fn run(args: UpArgs) -> ExitCode {
     openfaas_runtime::wait_for_signal().await;
     eprintln!("greyfaas: shutting down");
     server.shutdown().await;
+    // Async calls under way finish (their functions still run); the rest stay queued.
     gateway.queue.close();
+    gateway.queue.settle(args.upstream_timeout).await;
     for function in functions.values() {
         function.stop_all().await;
     }

@@ -343,3 +343,41 @@ fn a_sigkilled_gateway_runs_every_accepted_call_once_it_is_back() {
     assert!(counts[1] <= 2, "{counts:?}");
     assert!(counts[2..].iter().all(|n| *n == 1), "{counts:?}");
 }
+
+#[test]
+fn a_stopped_gateway_leaves_queued_calls_for_its_next_start() {
+    let args = ["--allow-private-networks", "--async-workers", "1"];
+    let up = Up::start(STACK, &args);
+    let web = web_server();
+    let callback = format!("{}/callback", web.base);
+    let file = "gif_coffee_600x400.gif";
+    let ids: Vec<String> = (0..4).map(|_| call_id("stopped")).collect();
+    for id in &ids {
+        let url = format!("{}/delay/600/{file}", web.base);
+        assert_eq!(enqueue_fetch(&up, id, &url, &callback).status(), 202);
+    }
+    assert!(eventually(Duration::from_secs(5), || call_status(
+        &up, &ids[0]
+    )
+    .1["status"]
+        == "running"));
+    let dir = up.dir.clone();
+    assert!(up.stop().success(), "SIGTERM: a clean exit");
+    let delivered_before = ids
+        .iter()
+        .filter(|id| !callbacks_for(id).is_empty())
+        .count();
+    assert!(
+        delivered_before < ids.len(),
+        "some were still queued at the stop"
+    );
+
+    let up = Up::start_in(dir, STACK, &args);
+    assert!(eventually(Duration::from_secs(30), || ids
+        .iter()
+        .all(|id| !callbacks_for(id).is_empty())));
+    for id in &ids {
+        assert_eq!(callbacks_for(id).len(), 1, "{id}: once");
+        assert_eq!(call_status(&up, id).1["status"], "done", "{id}");
+    }
+}

@@ -79,6 +79,8 @@ pub struct Queue {
     wake: Notify,
     /// Set at shutdown: workers take no further calls (those left run after a restart).
     closed: std::sync::atomic::AtomicBool,
+    /// Calls the workers are running now.
+    running: std::sync::atomic::AtomicUsize,
     capacity: usize,
     pub retry: RetryPolicy,
     pub callbacks: callback::Callbacks,
@@ -125,6 +127,7 @@ impl Queue {
             journal: Arc::new(Mutex::new(journal)),
             wake: Notify::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
+            running: std::sync::atomic::AtomicUsize::new(0),
             capacity,
             retry,
             callbacks,
@@ -185,6 +188,17 @@ impl Queue {
         self.wake.notify_waiters();
     }
 
+    /// Waits (up to `limit`) for the calls being run to end: at shutdown, between
+    /// [`Queue::close`] and stopping the functions they need.
+    pub async fn settle(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.running.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The next call to run (and how many attempts it has had), waiting for one;
     /// `None` once closed.
     async fn next(&self) -> Option<(Arc<Job>, u32)> {
@@ -196,12 +210,19 @@ impl Queue {
                 if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
                     return None;
                 }
-                if let Some(i) = state.delayed.iter().position(|(at, _, _)| *at <= now) {
-                    let (_, job, attempts) = state.delayed.swap_remove(i);
-                    return Some((job, attempts));
-                }
-                if let Some(job) = state.ready.pop_front() {
-                    return Some((job, 0));
+                let due = state.delayed.iter().position(|(at, _, _)| *at <= now);
+                let next = match due {
+                    Some(i) => {
+                        let (_, job, attempts) = state.delayed.swap_remove(i);
+                        Some((job, attempts))
+                    }
+                    None => state.ready.pop_front().map(|job| (job, 0)),
+                };
+                if next.is_some() {
+                    // Counted under the lock: settle() cannot miss a call just taken.
+                    self.running
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    return next;
                 }
                 state.delayed.iter().map(|(at, _, _)| *at).min()
             };

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use openfaas_runtime::body;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Answers larger than this are cut before they are posted to the callback.
@@ -32,6 +33,7 @@ pub fn start_workers(gateway: Arc<Gateway>, workers: usize) {
                 };
                 gateway.metrics.set_queue_depth(gateway.queue.depth());
                 run(&gateway, job, attempts + 1).await;
+                gateway.queue.running.fetch_sub(1, Ordering::SeqCst);
             }
         });
     }
