@@ -125,12 +125,23 @@ impl Up {
             &stack,
             stack_text.replace("{repo}", &repo().display().to_string()),
         )?;
+        Up::start_file(bin_dir, dir, &stack, extra)
+    }
+
+    /// Starts `greyfaas` on the stack file at `stack` as it is, with its data in `dir`.
+    pub fn start_file(
+        bin_dir: &Path,
+        dir: &Path,
+        stack: &Path,
+        extra: &[&str],
+    ) -> std::io::Result<Up> {
+        std::fs::create_dir_all(dir)?;
         let port = free_port();
         let data_dir = dir.join("data");
         let mut child = Command::new(bin_dir.join("greyfaas"))
             .args(["up", "--no-build", "--port", &port.to_string()])
             .arg("-f")
-            .arg(&stack)
+            .arg(stack)
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("--bin-dir")

@@ -18,10 +18,12 @@ pub enum GatewayError {
     Upstream(String),
     #[error("{1}")]
     Body(StatusCode, String),
-    #[error("X-Callback-Url {0:?} is not an http:// URL")]
-    BadCallback(String),
-    #[error("the async queue is full ({0} waiting); try again later")]
-    QueueFull(usize),
+    #[error(transparent)]
+    BadCallback(#[from] crate::queue::callback::CallbackError),
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+    #[error("{0}")]
+    ScaleToZero(&'static str),
     #[error("invalid credentials")]
     Unauthorized,
     #[error("invalid request: {0}")]
@@ -46,8 +48,13 @@ impl GatewayError {
             GatewayError::NoReplica(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Upstream(_) => StatusCode::BAD_GATEWAY,
             GatewayError::Body(status, _) => *status,
-            GatewayError::BadCallback(_) | GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            GatewayError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::BadCallback(_)
+            | GatewayError::BadRequest(_)
+            | GatewayError::ScaleToZero(_) => StatusCode::BAD_REQUEST,
+            GatewayError::Queue(crate::queue::QueueError::Full(_)) => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::Queue(crate::queue::QueueError::Journal(_)) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
         }
     }

@@ -4,29 +4,23 @@
 //! runtime, so it drains, logs and carries call ids exactly as the functions do.
 
 use crate::error::GatewayError;
+use crate::function::CallGuard;
 use crate::metrics::{GatewayMetrics, NAMESPACE, qualified};
-use crate::queue::{AsyncJob, Queue};
+use crate::queue::Queue;
+use crate::queue::journal::Job;
 use crate::supervisor::Function;
-use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use once_cell::sync::Lazy;
-use openfaas_runtime::{Body, CALL_ID, HttpError, RemoteAddr, Request, Response, body};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use openfaas_runtime::{CALL_ID, HttpError, Request, Response, body};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// The function the gateway's `/ui/` serves (as OpenFaaS serves its portal there).
 pub const UI_FUNCTION: &str = "gallery";
 
-/// How long a request waits for a ready replica (a restart, or a cold start from zero).
-const PICK_WAIT: Duration = Duration::from_secs(30);
-/// Bodies up to this size are kept so a call that is safe to repeat can be retried on
-/// another replica.
-const RETRY_BODY_LIMIT: u64 = 1 << 20;
+/// The largest body an async call may queue.
+const ASYNC_BODY_LIMIT: u64 = 16 << 20;
 
 /// The gateway's shared state.
 pub struct Gateway {
@@ -43,37 +37,6 @@ pub struct Gateway {
     pub provider_mode: bool,
 }
 
-static CLIENT: Lazy<Client<HttpConnector, Body>> = Lazy::new(|| {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(2)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector)
-});
-
-/// Whether a replica on `port` answers `/_/health` with 200.
-pub async fn probe(port: u16) -> bool {
-    let Ok(request) =
-        http::Request::get(format!("http://127.0.0.1:{port}/_/health")).body(body::empty())
-    else {
-        return false;
-    };
-    matches!(tokio::time::timeout(Duration::from_secs(1), CLIENT.request(request)).await, Ok(Ok(r)) if r.status() == StatusCode::OK)
-}
-
-/// Headers that belong to one hop only (RFC 9110 §7.6.1), never forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 /// `301` to `location`: `/ui` becomes `/ui/`, so the page's relative calls resolve.
 fn redirect(location: &'static str) -> Response {
     let mut response = body::empty_with(StatusCode::MOVED_PERMANENTLY);
@@ -81,12 +44,6 @@ fn redirect(location: &'static str) -> Response {
         .headers_mut()
         .insert(header::LOCATION, HeaderValue::from_static(location));
     response
-}
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
 }
 
 impl Gateway {
@@ -146,10 +103,15 @@ impl Gateway {
             Some(q) => format!("{rest}?{q}"),
             None => rest,
         };
+        // When the gateway received the call (a queued call keeps its own).
+        let mut req = req;
+        req.headers_mut()
+            .insert("x-start-time", crate::proxy::start_time_header());
         Ok(self.invoke(&function, path_and_query, req).await)
     }
 
-    /// Forwards a call to a ready replica and streams the answer back, counting it.
+    /// Forwards a call to a ready replica and streams the answer back, counting it
+    /// (in flight until its answer is sent, or until the client goes away).
     pub async fn invoke(
         self: &Arc<Gateway>,
         function: &Arc<Function>,
@@ -157,17 +119,12 @@ impl Gateway {
         req: Request,
     ) -> Response {
         let started = Instant::now();
-        function.started.fetch_add(1, Ordering::SeqCst);
-        function.in_flight.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut last) = function.last_request.lock() {
-            *last = Instant::now();
-        }
-        let mut response = self
-            .forward(function, path_and_query, req)
-            .await
-            .unwrap_or_else(GatewayError::into_response);
-        function.in_flight.fetch_sub(1, Ordering::SeqCst);
-        function.invocations.fetch_add(1, Ordering::SeqCst);
+        let call = CallGuard::begin(function);
+        self.metrics.started(&function.name);
+        let mut response =
+            crate::proxy::forward(function, path_and_query, req, self.upstream_timeout)
+                .await
+                .unwrap_or_else(GatewayError::into_response);
         self.metrics.observe(
             &function.name,
             response.status().as_u16(),
@@ -176,118 +133,11 @@ impl Gateway {
         response
             .headers_mut()
             .insert("x-served-by", HeaderValue::from_static("greyfaas"));
-        response
+        call.hold_until_sent(response)
     }
 
-    async fn forward(
-        &self,
-        function: &Arc<Function>,
-        path_and_query: String,
-        req: Request,
-    ) -> Result<Response, GatewayError> {
-        let (mut parts, body) = req.into_parts();
-        let peer = parts.extensions.get::<RemoteAddr>().map(|a| a.0);
-        let host = parts.headers.get(header::HOST).cloned();
-        strip_hop_by_hop(&mut parts.headers);
-        let headers = &mut parts.headers;
-        let start_ns = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        headers.insert("x-start-time", HeaderValue::from(start_ns as u64));
-        if let (false, Some(peer)) = (headers.contains_key("x-forwarded-for"), peer)
-            && let Ok(v) = HeaderValue::from_str(&peer.to_string())
-        {
-            headers.insert("x-forwarded-for", v);
-        }
-        if let (false, Some(host)) = (headers.contains_key("x-forwarded-host"), host) {
-            headers.insert("x-forwarded-host", host);
-        }
-
-        // A call that is safe to repeat keeps its (small) body for one retry.
-        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
-            || function.spec().idempotent;
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        let mut kept: Option<Bytes> = None;
-        let mut streamed = Some(body);
-        // GET and HEAD normally carry no body and no Content-Length: keep their (empty)
-        // body too, or they could never be retried.
-        let bodyless = matches!(parts.method, Method::GET | Method::HEAD) && declared.is_none();
-        if safe && (bodyless || declared.is_some_and(|n| n <= RETRY_BODY_LIMIT)) {
-            let bytes = body::read(
-                streamed.take().unwrap_or_else(body::empty),
-                RETRY_BODY_LIMIT,
-            )
-            .await
-            .map_err(|e| GatewayError::Body(e.status(), e.to_string()))?;
-            kept = Some(bytes);
-        }
-
-        let mut avoid = None;
-        // Up to three attempts for a safe call: under chaos both replicas of a function
-        // can be down for a moment, and the one restarted first is then the way through.
-        const ATTEMPTS: usize = 3;
-        for attempt in 0..ATTEMPTS {
-            let replica = function
-                .pick(avoid, PICK_WAIT)
-                .await
-                .ok_or_else(|| GatewayError::NoReplica(function.name.clone()))?;
-            let uri = format!("http://127.0.0.1:{}{}", replica.port(), path_and_query);
-            let body = match (&kept, streamed.take()) {
-                (Some(bytes), _) => body::full(bytes.clone()),
-                (None, Some(body)) => body,
-                (None, None) => {
-                    return Err(GatewayError::Upstream(
-                        "the request body was already sent".into(),
-                    ));
-                }
-            };
-            let mut upstream = http::Request::new(body);
-            *upstream.method_mut() = parts.method.clone();
-            *upstream.uri_mut() = uri
-                .parse()
-                .map_err(|e| GatewayError::Upstream(format!("{e}")))?;
-            *upstream.headers_mut() = parts.headers.clone();
-            match tokio::time::timeout(self.upstream_timeout, CLIENT.request(upstream)).await {
-                Err(_) => {
-                    return Err(GatewayError::Upstream(format!(
-                        "{} did not answer within {:?}",
-                        function.name, self.upstream_timeout
-                    )));
-                }
-                Ok(Ok(response)) => {
-                    let (mut head, incoming) = response.into_parts();
-                    strip_hop_by_hop(&mut head.headers);
-                    if let Some(id) = parts.headers.get(CALL_ID) {
-                        head.headers.insert(CALL_ID, id.clone());
-                    }
-                    if let Some(t) = parts.headers.get("x-start-time") {
-                        head.headers
-                            .insert(HeaderName::from_static("x-start-time"), t.clone());
-                    }
-                    return Ok(http::Response::from_parts(head, body::stream(incoming)));
-                }
-                // A call that is safe to repeat is retried elsewhere, whether the
-                // replica refused the connection or died mid-answer.
-                Ok(Err(err)) if attempt + 1 < ATTEMPTS && kept.is_some() => {
-                    tracing::warn!(function = %function.name, replica = replica.id, error = %err, "call failed; retrying on another replica");
-                    avoid = Some(replica.id);
-                }
-                Ok(Err(err)) => {
-                    return Err(GatewayError::Upstream(format!("{}: {err}", function.name)));
-                }
-            }
-        }
-        Err(GatewayError::Upstream(format!(
-            "{}: no replica accepted the call",
-            function.name
-        )))
-    }
-
-    /// `POST /async-function/NAME[/rest]`: 202 at once; the call runs from a bounded queue.
+    /// `POST /async-function/NAME[/rest]`: 202 once the call is on disk; it runs
+    /// from the queue.
     async fn enqueue(
         self: &Arc<Gateway>,
         route: &str,
@@ -301,88 +151,50 @@ impl Gateway {
             Some(q) => format!("{rest}?{q}"),
             None => rest,
         };
-        let callback = match req.headers().get("x-callback-url") {
+        let callback_url = match req.headers().get("x-callback-url") {
             None => None,
             Some(v) => {
-                let text = v.to_str().unwrap_or_default();
-                let uri: http::Uri = text
-                    .parse()
-                    .map_err(|_| GatewayError::BadCallback(text.to_string()))?;
-                if uri.scheme_str() != Some("http") || uri.host().is_none() {
-                    return Err(GatewayError::BadCallback(text.to_string()));
-                }
-                Some(uri)
+                let text = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                self.queue.callbacks.check(&text)?;
+                Some(text)
             }
         };
+        // The runtime serving the gateway gives every request a call id.
         let call_id = req
             .headers()
             .get(CALL_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        let (parts, body) = req.into_parts();
-        let body = body::read(body, 16 << 20)
+        let start_time = crate::proxy::start_time_header();
+        let (mut parts, body) = req.into_parts();
+        crate::proxy::strip_hop_by_hop(&mut parts.headers);
+        parts.headers.insert("x-start-time", start_time.clone());
+        let body = body::read(body, ASYNC_BODY_LIMIT)
             .await
             .map_err(|e| GatewayError::Body(e.status(), e.to_string()))?;
-        let job = AsyncJob {
-            function,
+        let job = Job {
+            seq: 0,
+            call_id: call_id.clone(),
+            function: function.name.clone(),
             path_and_query,
-            headers: parts.headers,
-            body,
-            callback,
+            headers: parts
+                .headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+                .collect(),
+            body: body.to_vec(),
+            callback_url,
+            accepted_at_ms: crate::queue::now_ms(),
         };
-        self.queue
-            .push(job)
-            .map_err(|_| GatewayError::QueueFull(self.queue.capacity()))?;
+        self.queue.push(job).await?;
         self.metrics.set_queue_depth(self.queue.depth());
-        let mut response = http::Response::new(body::empty());
-        *response.status_mut() = StatusCode::ACCEPTED;
+        let mut response = body::empty_with(StatusCode::ACCEPTED);
         if let Ok(v) = HeaderValue::from_str(&call_id) {
             response.headers_mut().insert(CALL_ID, v);
         }
+        response.headers_mut().insert("x-start-time", start_time);
         Ok(response)
-    }
-
-    /// Posts an async call's result to its callback URL.
-    pub async fn deliver(
-        &self,
-        callback: &http::Uri,
-        function: &str,
-        call_id: &str,
-        response: Response,
-        took: Duration,
-    ) {
-        let status = response.status();
-        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-        let bytes = body::read(response.into_body(), 64 << 20)
-            .await
-            .unwrap_or_default();
-        let mut request = http::Request::new(body::full(bytes));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = callback.clone();
-        let headers = request.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(call_id) {
-            headers.insert(CALL_ID, v);
-        }
-        headers.insert("x-function-status", HeaderValue::from(status.as_u16()));
-        if let Ok(v) = HeaderValue::from_str(function) {
-            headers.insert("x-function-name", v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&format!("{:.6}", took.as_secs_f64())) {
-            headers.insert("x-duration-seconds", v);
-        }
-        if let Some(ct) = content_type {
-            headers.insert(header::CONTENT_TYPE, ct);
-        }
-        match tokio::time::timeout(Duration::from_secs(30), CLIENT.request(request)).await {
-            Ok(Ok(r)) => {
-                tracing::info!(function, call_id, callback = %callback, status = r.status().as_u16(), "callback delivered")
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(function, call_id, callback = %callback, error = %e, "callback failed")
-            }
-            Err(_) => tracing::warn!(function, call_id, callback = %callback, "callback timed out"),
-        }
     }
 
     fn check_auth(&self, headers: &HeaderMap) -> Result<(), GatewayError> {
@@ -395,9 +207,10 @@ impl Gateway {
 
     fn render_metrics(&self) -> Response {
         for (name, function) in &self.functions {
+            // gateway_service_count is the provider's `replicas`: the desired count.
             self.metrics.set_replicas(
                 name,
-                function.replica_count(),
+                function.desired(),
                 function.ready_count(),
                 function.desired(),
             );
@@ -445,11 +258,13 @@ impl Gateway {
             "requests": def.requests,
             "readOnlyRootFilesystem": def.readonly_root_filesystem.unwrap_or(false),
             "invocationCount": function.invocations.load(Ordering::SeqCst) as f64,
-            "replicas": function.replica_count(),
+            // As faas-netes: the desired count, and those ready.
+            "replicas": function.desired(),
             "availableReplicas": function.ready_count(),
             "greyfaas": {
                 "qualifiedName": qualified(&spec.name),
                 "desiredReplicas": function.desired(),
+                "processes": function.replica_count(),
                 "inFlight": function.in_flight.load(Ordering::SeqCst),
                 "pids": pids,
                 "scaling": {

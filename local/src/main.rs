@@ -8,9 +8,11 @@
 mod auth;
 mod deploy;
 mod error;
+mod function;
 mod gateway;
 mod logs;
 mod metrics;
+mod proxy;
 mod queue;
 mod scaler;
 mod secrets;

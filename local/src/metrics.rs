@@ -1,12 +1,22 @@
 //! The gateway's Prometheus metrics, named and labelled as the OpenFaaS gateway's:
 //! `function_name` is always `<name>.openfaas-fn`.
+//!
+//! The OpenFaaS gateway (Go client, Prometheus text format) exports the counter
+//! `gateway_function_invocation_started` without a `_total` suffix. This encoder writes
+//! OpenMetrics, where every counter's sample ends in `_total`; so that one is exported
+//! as an `unknown`-typed metric under its exact upstream name (PromQL's `rate()` works
+//! on it the same), and `gateway_function_invocation` as a counter, which gives its
+//! upstream name `gateway_function_invocation_total`.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub const NAMESPACE: &str = "openfaas-fn";
@@ -22,9 +32,34 @@ struct FunctionLabels {
     function_name: String,
 }
 
+/// A monotonic count exported without the `_total` suffix (see the module doc).
+#[derive(Debug, Default, Clone)]
+struct UnsuffixedCounter(Arc<AtomicU64>);
+
+impl UnsuffixedCounter {
+    fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for UnsuffixedCounter {
+    const TYPE: MetricType = MetricType::Unknown;
+}
+
+impl EncodeMetric for UnsuffixedCounter {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_gauge(&(self.0.load(Ordering::Relaxed) as i64))
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Unknown
+    }
+}
+
 pub struct GatewayMetrics {
     registry: Registry,
     invocations: Family<CodeLabels, Counter>,
+    started: Family<FunctionLabels, UnsuffixedCounter>,
     seconds: Family<CodeLabels, Histogram, fn() -> Histogram>,
     service_count: Family<FunctionLabels, Gauge>,
     ready: Family<FunctionLabels, Gauge>,
@@ -36,6 +71,7 @@ impl GatewayMetrics {
     pub fn new() -> GatewayMetrics {
         let mut registry = Registry::default();
         let invocations = Family::<CodeLabels, Counter>::default();
+        let started = Family::<FunctionLabels, UnsuffixedCounter>::default();
         let seconds: Family<CodeLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(|| {
                 Histogram::new([
@@ -50,6 +86,11 @@ impl GatewayMetrics {
             "gateway_function_invocation",
             "Function invocations by status code",
             invocations.clone(),
+        );
+        registry.register(
+            "gateway_function_invocation_started",
+            "The total number of function HTTP requests started",
+            started.clone(),
         );
         registry.register(
             "gateway_functions_seconds",
@@ -79,12 +120,22 @@ impl GatewayMetrics {
         GatewayMetrics {
             registry,
             invocations,
+            started,
             seconds,
             service_count,
             ready,
             desired,
             queue_depth,
         }
+    }
+
+    /// A call to `function` began.
+    pub fn started(&self, function: &str) {
+        self.started
+            .get_or_create(&FunctionLabels {
+                function_name: qualified(function),
+            })
+            .inc();
     }
 
     pub fn observe(&self, function: &str, code: u16, took: Duration) {

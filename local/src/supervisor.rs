@@ -19,8 +19,9 @@ pub struct FunctionSpec {
     pub env: Vec<(String, String)>,
     pub def: FunctionDef,
     pub scale: crate::scaler::ScaleSettings,
-    /// Safe to send again (GET/HEAD always are): a failed call is retried (up to twice) on another
-    /// replica. From the annotation `greyfaas.idempotent: "true"`.
+    /// Safe to send again (GET/HEAD always are): a call that fails on its way to a
+    /// replica is held and sent again, to another replica or to the same one restarted,
+    /// until the call's timeout. From the annotation `greyfaas.idempotent: "true"`.
     pub idempotent: bool,
 }
 
@@ -30,6 +31,9 @@ pub struct Replica {
     port: AtomicU16,
     ready: AtomicBool,
     pid: AtomicU32,
+    /// Counts the times this replica became ready: a new process (or one that recovered)
+    /// has a new generation, so a call that failed on the old one may go to it.
+    generation: AtomicU64,
     stop: watch::Sender<bool>,
 }
 
@@ -47,6 +51,21 @@ impl Replica {
     pub fn pid(&self) -> u32 {
         self.pid.load(Ordering::SeqCst)
     }
+
+    /// Which process (or readiness period) of this replica a call went to.
+    pub fn incarnation(&self) -> Incarnation {
+        Incarnation {
+            replica: self.id,
+            generation: self.generation.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// One replica in one readiness period: what a failed call avoids on its next try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Incarnation {
+    pub replica: u64,
+    pub generation: u64,
 }
 
 /// A function with its replicas and the counters the gateway and scaler use.
@@ -166,6 +185,7 @@ impl Function {
             port: AtomicU16::new(0),
             ready: AtomicBool::new(false),
             pid: AtomicU32::new(0),
+            generation: AtomicU64::new(0),
             stop: watch::channel(false).0,
         });
         tokio::spawn(run_replica(self.clone(), replica.clone()));
@@ -211,25 +231,36 @@ impl Function {
         self.changed.notify_waiters();
     }
 
-    /// A ready replica, round-robin, skipping `avoid`. Waits up to `wait` for one (a
-    /// replica restarting, or a cold start from zero).
+    /// A ready replica, round-robin, skipping `avoid` (the incarnation a call just
+    /// failed on) while another is ready or until `avoid_for` has passed. Waits until
+    /// `deadline` for one: a replica restarting, or a cold start from zero.
     pub async fn pick(
         self: &Arc<Function>,
-        avoid: Option<u64>,
-        wait: Duration,
+        avoid: Option<Incarnation>,
+        avoid_for: Duration,
+        deadline: Instant,
     ) -> Option<Arc<Replica>> {
-        let deadline = Instant::now() + wait;
+        let avoid_until = Instant::now() + avoid_for;
         loop {
             let notified = self.changed.notified();
             {
                 let replicas = self.lock();
-                let ready: Vec<&Arc<Replica>> = replicas
+                let ready: Vec<&Arc<Replica>> = replicas.iter().filter(|r| r.is_ready()).collect();
+                let fresh: Vec<&Arc<Replica>> = ready
                     .iter()
-                    .filter(|r| r.is_ready() && Some(r.id) != avoid)
+                    .copied()
+                    .filter(|r| Some(r.incarnation()) != avoid)
                     .collect();
-                if !ready.is_empty() {
-                    let i = self.next.fetch_add(1, Ordering::Relaxed) % ready.len();
-                    return Some(ready[i].clone());
+                let choice = if !fresh.is_empty() {
+                    fresh
+                } else if Instant::now() >= avoid_until {
+                    ready
+                } else {
+                    Vec::new()
+                };
+                if !choice.is_empty() {
+                    let i = self.next.fetch_add(1, Ordering::Relaxed) % choice.len();
+                    return Some(choice[i].clone());
                 }
             }
             if self.desired() == 0 && !self.is_removed() {
@@ -238,10 +269,16 @@ impl Function {
                 self.record(format!("scale from zero to {min}: a request arrived"));
                 self.scale_to(min);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
+            let now = Instant::now();
+            if now >= deadline {
                 return None;
             }
+            // Wake on a change, or when the avoided replica may be tried again.
+            let mut wake = deadline;
+            if avoid.is_some() && avoid_until > now {
+                wake = wake.min(avoid_until);
+            }
+            let _ = tokio::time::timeout(wake - now, notified).await;
         }
     }
 
@@ -312,7 +349,7 @@ async fn run_replica(function: Arc<Function>, replica: Arc<Replica>) {
                 status = child.wait() => break Some(status),
                 _ = stop.changed() => break None,
                 _ = health.tick() => {
-                    let healthy = crate::gateway::probe(port).await;
+                    let healthy = crate::proxy::probe(port).await;
                     let was_ready = replica.is_ready();
                     misses = if healthy { 0 } else { misses + 1 };
                     if healthy && !was_ready {
@@ -352,6 +389,7 @@ async fn run_replica(function: Arc<Function>, replica: Arc<Replica>) {
 fn set_ready(function: &Function, replica: &Replica, port: u16, ready: bool) {
     if ready {
         replica.port.store(port, Ordering::SeqCst);
+        replica.generation.fetch_add(1, Ordering::SeqCst);
     }
     replica.ready.store(ready, Ordering::SeqCst);
     function.changed.notify_waiters();

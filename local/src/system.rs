@@ -69,6 +69,13 @@ pub async fn route(gateway: &Arc<Gateway>, req: Request) -> Result<Response, Gat
                 .as_u64()
                 .ok_or_else(|| GatewayError::BadRequest("send {\"replicas\": N}".into()))?
                 as usize;
+            // faas-netes CE (replica_updater.go) refuses 0 with this 400; scale to zero
+            // is a Pro feature, which greyfaas offers through com.openfaas.scale.zero.
+            if replicas == 0 {
+                return Err(GatewayError::ScaleToZero(
+                    "replicas cannot be set to 0 in OpenFaaS CE",
+                ));
+            }
             let max = function.spec().scale.max.max(function.spec().scale.min);
             let replicas = replicas.min(max);
             function.record(format!(
@@ -126,6 +133,19 @@ pub async fn route(gateway: &Arc<Gateway>, req: Request) -> Result<Response, Gat
                     Ok(body::empty_with(StatusCode::OK))
                 }
                 _ => Err(GatewayError::NotFound(format!("service {name} not found"))),
+            }
+        }
+        // A greyfaas addition: where an async call is, by its X-Call-Id.
+        (&Method::GET, p) if p.starts_with("/system/async-call/") => {
+            let id = &p["/system/async-call/".len()..];
+            match gateway.queue.status(id) {
+                Some(status) => Ok(body::json(
+                    StatusCode::OK,
+                    &crate::queue::status_json(id, &status),
+                )),
+                None => Err(GatewayError::NotFound(format!(
+                    "no async call with id {id:?}"
+                ))),
             }
         }
         (&Method::GET, "/system/logs") => crate::logs::route(gateway, &req),

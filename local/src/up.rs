@@ -40,7 +40,8 @@ pub struct UpArgs {
     /// Do not run `cargo build --release` for the functions first.
     #[arg(long)]
     pub no_build: bool,
-    /// Let fetch-incoming download from private and loopback addresses (development only).
+    /// Let fetch-incoming download from private and loopback addresses, and async
+    /// callbacks go to them (development only).
     #[arg(long)]
     pub allow_private_networks: bool,
     /// Scale-up window: how quickly a burst adds replicas.
@@ -49,12 +50,8 @@ pub struct UpArgs {
     /// Scale-down window: load must stay low this long before replicas are removed.
     #[arg(long, default_value = "60s", value_parser = duration)]
     pub stable_window: Duration,
-    /// Async calls that may wait; beyond it /async-function answers 429.
-    #[arg(long, default_value_t = 256)]
-    pub queue_size: usize,
-    /// Workers running async calls.
-    #[arg(long, default_value_t = 2)]
-    pub async_workers: usize,
+    #[command(flatten)]
+    pub queue: crate::queue::QueueArgs,
     /// Serve /system/* without Basic auth. By default, as faasd, it needs the user and
     /// password in <data-dir>/secrets/basic-auth-user and basic-auth-password
     /// (generated on first start).
@@ -330,16 +327,22 @@ pub async fn run(args: UpArgs) -> ExitCode {
             Err(e) => return fail(format!("cannot write {}: {e}", secrets_dir.display())),
         }
     };
+    let queue = match args
+        .queue
+        .open(&data.join("queue"), args.allow_private_networks)
+    {
+        Ok(queue) => queue,
+        Err(e) => return fail(e),
+    };
     let gateway = Arc::new(Gateway {
         functions: functions.clone(),
         metrics: crate::metrics::GatewayMetrics::new(),
-        queue: crate::queue::Queue::new(args.queue_size),
+        queue,
         basic_auth,
         upstream_timeout: args.upstream_timeout,
         runtime,
         provider_mode: args.provider,
     });
-    crate::queue::start_workers(gateway.clone(), args.async_workers);
     let config = Config {
         port: args.port,
         metrics_port: 0,
@@ -367,6 +370,9 @@ pub async fn run(args: UpArgs) -> ExitCode {
             function.scale_to(initial);
         }
     }
+    // After the initial replicas are asked for: calls kept from before a restart
+    // would otherwise each "scale from zero".
+    crate::queue::start_workers(gateway.clone(), args.queue.async_workers);
     tokio::spawn(crate::scaler::run(
         functions.values().cloned().collect(),
         Windows {
@@ -413,6 +419,9 @@ pub async fn run(args: UpArgs) -> ExitCode {
     openfaas_runtime::wait_for_signal().await;
     eprintln!("greyfaas: shutting down");
     server.shutdown().await;
+    // Async calls under way finish (their functions still run); the rest stay queued.
+    gateway.queue.close();
+    gateway.queue.settle(args.upstream_timeout).await;
     for function in functions.values() {
         function.stop_all().await;
     }

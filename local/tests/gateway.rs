@@ -8,32 +8,6 @@ use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
-fn function_status(up: &Up, name: &str) -> Value {
-    client()
-        .get(up.url(&format!("/system/function/{name}")))
-        .with_admin_auth(up)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap()
-}
-
-fn pids(status: &Value) -> Vec<i32> {
-    status["greyfaas"]["pids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_i64().unwrap() as i32)
-        .collect()
-}
-
 #[test]
 fn the_system_api_has_the_openfaas_shapes() {
     let up = Up::start(STACK, &[]);

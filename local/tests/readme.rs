@@ -9,6 +9,8 @@
 //!   (fetch-incoming refuses loopback otherwise);
 //! - `3f…` / `9a…` → the names the earlier commands answered; `cat.jpg` → a corpus JPEG
 //!   in the working folder;
+//! - `https://example.com/hook` → the local web server's callback receiver, `cat-1` →
+//!   a call id of this run, `.greyfaas` → this `greyfaas up`'s data folder;
 //! - `curl` → a shell function running curl with `-w '\n%{http_code}'`, to see the status;
 //! - faas-cli (not installable here: no Go, no downloads) → the HTTP requests it sends,
 //!   from its source: `login` validates with `GET /system/functions` and Basic auth
@@ -147,8 +149,8 @@ fn every_command_of_the_api_section_works_as_written() {
     let blocks = readme_blocks("The API");
     assert_eq!(
         blocks.len(),
-        3,
-        "the curl block, the faas-cli block, the other faas-cli verbs"
+        4,
+        "the curl block, the faas-cli block, the other faas-cli verbs, async calls"
     );
 
     let (mut incoming, mut processed) = (String::new(), String::new());
@@ -514,4 +516,49 @@ fn the_pipeline_line_greyfaas_up_prints_works_offline_and_fails_loudly() {
         );
         assert!(!cwd.join("grey.png").exists());
     }
+}
+
+#[test]
+fn the_async_commands_work_as_written() {
+    let up = shipped_up();
+    let web = &web_server().base;
+    let cwd = work_dir();
+    let blocks = readme_blocks("The API");
+    let lines = commands(&blocks[3]);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let id = format!("readme-{}", std::process::id());
+    let local = |line: &str| {
+        line.replace("https://example.com/hook", &format!("{web}/callback"))
+            .replace(
+                "https://example.com/cat.jpg",
+                &format!("{web}/corpus/{CAT}"),
+            )
+            .replace("cat-1", &id)
+            .replace(".greyfaas", &up.data_dir.display().to_string())
+    };
+    let accepted = run(&cwd, &up.gateway, &local(&lines[0]));
+    assert_eq!(accepted.exit, 0, "{}", accepted.stderr);
+    assert_eq!(accepted.status, 202, "{}", lines[0]);
+    let head = String::from_utf8_lossy(&accepted.body).to_lowercase();
+    assert!(head.contains(&format!("x-call-id: {id}")), "{head}");
+    assert!(head.contains("x-start-time: "), "{head}");
+
+    let mut status = Value::Null;
+    let done = eventually(Duration::from_secs(30), || {
+        let ran = run(&cwd, &up.gateway, &local(&lines[1]));
+        status = if ran.status == 200 {
+            ran.json()
+        } else {
+            Value::Null
+        };
+        status["status"] == "done"
+    });
+    assert!(done, "{}: {status}", lines[1]);
+    assert_eq!(status["functionStatus"], 201, "{status}");
+    assert_eq!(status["callbackStatus"], 200, "{status}");
+    let callbacks = callbacks_for(&id);
+    assert_eq!(callbacks.len(), 1);
+    let cat = std::fs::read(corpus_dir().join(CAT)).unwrap();
+    let json: Value = serde_json::from_slice(&callbacks[0].1).unwrap();
+    assert_eq!(path_of(&json), format!("/incoming/{}", sha256_hex(&cat)));
 }

@@ -1,14 +1,20 @@
-//! The chaos test: `greyfaas up` under sustained mixed load while a random function
-//! replica is SIGKILLed every 2 s and the S3 store is killed once (and restarted by the
-//! runtime). Afterwards every stored object is checked with `greyfaas verify`.
+//! The chaos test: `greyfaas up` on the shipped `stack.yml` (one replica of each
+//! function) and on a two-replica variant of it, each under sustained mixed load while a
+//! random function replica is SIGKILLed every 2 s and the S3 store is killed once (and
+//! restarted by the runtime). Afterwards every stored object is checked with
+//! `greyfaas verify`.
 //!
-//! usage: greyfaas-chaos [--duration 60] [--concurrency 4] [--bin-dir target/release] [--corpus ../shared/corpus]
-//! Exit 1 if a target is missed: 0 bad objects; >= 99.9 % success outside the
-//! store-restart window; only 502/503 inside it.
+//! usage: greyfaas-chaos [--duration 60] [--concurrency 4] [--bin-dir target/release]
+//!        [--corpus ../shared/corpus] [--stack stack.yml] [--variants shipped,two-replicas]
+//! Load: fetch-incoming of every corpus image, greyscale by path of those up to 4 MP
+//! (see `convertible`), greyscale of posted images under 1 MiB, get-object of all
+//! results. Each variant runs for --duration. Exit 1 unless every variant ends with 0 failed
+//! calls and 0 bad objects.
 
-use greyfaas_bench::{Rng, Up, arg, corpus, repo, serve_corpus, stack};
+use greyfaas_bench::{Rng, Up, arg, corpus, repo, serve_corpus};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,36 +26,124 @@ struct Outcome {
     status: u16,
 }
 
+/// What every variant shares.
+struct Setup {
+    duration: Duration,
+    concurrency: usize,
+    bin_dir: PathBuf,
+    files: Vec<(String, Vec<u8>)>,
+    web: String,
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let duration = Duration::from_secs(arg("--duration", "60").parse().unwrap_or(60));
     let concurrency: usize = arg("--concurrency", "4").parse().unwrap_or(4);
-    let bin_dir = std::path::PathBuf::from(arg(
+    let bin_dir = PathBuf::from(arg(
         "--bin-dir",
         &repo().join("target/release").display().to_string(),
     ));
-    let corpus_dir = std::path::PathBuf::from(arg(
+    let corpus_dir = PathBuf::from(arg(
         "--corpus",
         &repo().join("../shared/corpus").display().to_string(),
     ));
+    let stack = PathBuf::from(arg(
+        "--stack",
+        &repo().join("stack.yml").display().to_string(),
+    ));
+    let variants = arg("--variants", "shipped,two-replicas");
     let files = corpus(&corpus_dir).expect("the corpus");
     let web = serve_corpus(corpus_dir.clone())
         .await
         .expect("the corpus server");
-    let dir = std::env::temp_dir().join(format!("greyfaas-chaos-{}", std::process::id()));
-    let mut up =
-        Up::start(&bin_dir, &dir, &stack(2), &["--allow-private-networks"]).expect("greyfaas up");
+    let setup = Setup {
+        duration,
+        concurrency,
+        bin_dir,
+        files,
+        web,
+    };
+    let mut passed = true;
+    for variant in variants.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+        let dir =
+            std::env::temp_dir().join(format!("greyfaas-chaos-{}-{variant}", std::process::id()));
+        let stack_file = match variant {
+            "shipped" => stack.clone(),
+            "two-replicas" => match two_replicas(&stack, &dir) {
+                Ok(path) => path,
+                Err(e) => {
+                    eprintln!("chaos: cannot derive the two-replica stack: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            },
+            other => {
+                eprintln!("chaos: unknown variant {other:?} (shipped, two-replicas)");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        println!(
+            "chaos ({variant}): {}, {} s, {concurrency} clients, a replica killed every 2 s, the store killed once",
+            stack_file.display(),
+            duration.as_secs()
+        );
+        passed &= run(&setup, &stack_file, &dir).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    if passed {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
+/// `stack` with every function at two replicas (`com.openfaas.scale.min: "2"`) and
+/// handler paths made absolute, written to `dir`.
+fn two_replicas(stack: &Path, dir: &Path) -> std::io::Result<PathBuf> {
+    let text = std::fs::read_to_string(stack)?;
+    let base = stack
+        .parent()
+        .and_then(|p| p.canonicalize().ok())
+        .unwrap_or_else(repo);
+    let mins = text.matches("com.openfaas.scale.min: \"1\"").count();
+    let handlers = text.matches("handler: ./").count();
+    if mins == 0 || handlers != mins {
+        return Err(std::io::Error::other(format!(
+            "expected one `com.openfaas.scale.min: \"1\"` per `handler: ./` ({mins} and {handlers})"
+        )));
+    }
+    let derived = text
+        .replace(
+            "com.openfaas.scale.min: \"1\"",
+            "com.openfaas.scale.min: \"2\"",
+        )
+        .replace("handler: ./", &format!("handler: {}/", base.display()));
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("stack-two-replicas.yml");
+    std::fs::write(&path, derived)?;
+    Ok(path)
+}
+
+/// One variant: load, kills, verify, the table. Whether it passed.
+async fn run(setup: &Setup, stack_file: &Path, dir: &Path) -> bool {
+    let Setup {
+        duration,
+        concurrency,
+        bin_dir,
+        files,
+        web,
+    } = setup;
+    let (duration, concurrency) = (*duration, *concurrency);
+    let mut up = Up::start_file(bin_dir, dir, stack_file, &["--allow-private-networks"])
+        .expect("greyfaas up");
     let gateway = up.gateway.clone();
     let up_pid = up.child.id();
     let password = up.password();
-    println!(
-        "chaos: {} s, {concurrency} clients, a replica killed every 2 s, the store killed once",
-        duration.as_secs()
-    );
 
     let began = Instant::now();
     let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
     let known: Arc<Mutex<Vec<String>>> = Arc::default();
+    // Stored originals small enough to convert under load (see `convertible`).
+    let originals: Arc<Mutex<Vec<String>>> = Arc::default();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
@@ -63,12 +157,13 @@ async fn main() -> std::process::ExitCode {
     // The load: bounded by the duration and by a request cap.
     let mut workers = Vec::new();
     for worker in 0..concurrency {
-        let (client, gateway, web, outcomes, known, files, small) = (
+        let (client, gateway, web, outcomes, known, originals, files, small) = (
             client.clone(),
             gateway.clone(),
             web.clone(),
             outcomes.clone(),
             known.clone(),
+            originals.clone(),
             files.clone(),
             small.clone(),
         );
@@ -88,15 +183,19 @@ async fn main() -> std::process::ExitCode {
                             .json(&json!({"url": format!("{web}/corpus/{name}")}))
                             .send()
                             .await;
-                        remember(r, &known).await
+                        let (status, path) = remember(r, &known).await;
+                        if let Some(path) = path.filter(|_| convertible(name)) {
+                            let mut o = originals.lock().unwrap();
+                            if !o.contains(&path) {
+                                o.push(path);
+                            }
+                        }
+                        status
                     }
                     1 => {
                         let path = {
-                            let k = known.lock().unwrap();
-                            let incoming: Vec<&String> =
-                                k.iter().filter(|p| p.starts_with("/incoming/")).collect();
-                            (!incoming.is_empty())
-                                .then(|| incoming[rng.below(incoming.len())].clone())
+                            let o = originals.lock().unwrap();
+                            (!o.is_empty()).then(|| o[rng.below(o.len())].clone())
                         };
                         match path {
                             Some(p) => {
@@ -109,6 +208,7 @@ async fn main() -> std::process::ExitCode {
                                     &known,
                                 )
                                 .await
+                                .0
                             }
                             None => continue,
                         }
@@ -262,16 +362,18 @@ async fn main() -> std::process::ExitCode {
         .collect();
     let rate = 100.0 * outside_ok as f64 / outside.len().max(1) as f64;
 
+    let failed = outcomes.len() - outcomes.iter().filter(|o| ok(o.status)).count();
     println!("| measure | value |\n| --- | --- |");
     println!("| requests sent | {} |", outcomes.len());
     println!(
         "| successes (2xx) | {} |",
         outcomes.iter().filter(|o| ok(o.status)).count()
     );
+    println!("| failed calls | {failed} |");
     println!("| failures by status (0 = connection) | {failures:?} |");
     println!("| replicas killed | {kills} |");
     println!(
-        "| success rate outside the store-restart window (>= 1 replica of each function alive throughout) | {rate:.3} % ({outside_ok}/{}) |",
+        "| success rate outside the store-restart window | {rate:.3} % ({outside_ok}/{}) |",
         outside.len()
     );
     println!(
@@ -283,30 +385,48 @@ async fn main() -> std::process::ExitCode {
     if !verify_out.contains(" bad") {
         println!("verify said: {verify_out}");
     }
-    let passed =
-        bad == 0 && checked > 0 && rate >= 99.9 && window_bad.is_empty() && store_window.is_some();
+    let passed = failed == 0 && bad == 0 && checked > 0 && store_window.is_some();
     println!("chaos: {}", if passed { "PASS" } else { "FAIL" });
-    let _ = std::fs::remove_dir_all(&dir);
-    if passed {
-        std::process::ExitCode::SUCCESS
-    } else {
-        std::process::ExitCode::FAILURE
-    }
+    passed
 }
 
-/// Status of a JSON-answering call, remembering any `path` it returns.
-async fn remember(response: reqwest::Result<reqwest::Response>, known: &Mutex<Vec<String>>) -> u16 {
-    let Ok(response) = response else { return 0 };
+/// Status of a JSON-answering call and the `path` it returned, remembered in `known`.
+async fn remember(
+    response: reqwest::Result<reqwest::Response>,
+    known: &Mutex<Vec<String>>,
+) -> (u16, Option<String>) {
+    let Ok(response) = response else {
+        return (0, None);
+    };
     let status = response.status().as_u16();
-    if let Ok(json) = response.json::<Value>().await
-        && let Some(path) = json["path"].as_str()
-    {
+    let path = match response.json::<Value>().await {
+        Ok(json) => json["path"].as_str().map(str::to_owned),
+        Err(_) => None,
+    };
+    if let Some(path) = &path {
         let mut known = known.lock().unwrap();
-        if !known.iter().any(|p| p == path) {
-            known.push(path.to_string());
+        if !known.contains(path) {
+            known.push(path.clone());
         }
     }
-    status
+    (status, path)
+}
+
+/// Whether a corpus image (named `…_<W>x<H>.<ext>`) is converted by path under load:
+/// up to 4 MP. The stack converts one image at a time per replica (max_conversions) and
+/// a 16 MP one takes seconds on a debug build, so larger ones would turn this test of
+/// killed replicas into one of conversion queueing (429 after conversion_wait, by
+/// design). They are still fetched, stored, read back and verified.
+fn convertible(name: &str) -> bool {
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    let size = stem.rsplit('_').next().unwrap_or_default();
+    match size.split_once('x') {
+        Some((w, h)) => match (w.parse::<u64>(), h.parse::<u64>()) {
+            (Ok(w), Ok(h)) => w * h <= 4_000_000,
+            _ => false,
+        },
+        None => false,
+    }
 }
 
 /// The embedded store's process (a child of `greyfaas up` running `greyfaas store`) and port.

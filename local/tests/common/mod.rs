@@ -99,7 +99,8 @@ pub type Callbacks = Arc<Mutex<Vec<(http::HeaderMap, Vec<u8>)>>>;
 /// The local web server images are downloaded from:
 /// `/corpus/<file>`, `/notimage`, `/big` (3 MB), `/slow` (answers after 5 s),
 /// `/redirect/<n>` (n hops, then the astronaut), `/to-internal` (a redirect to 127.0.0.2),
-/// `/status/<code>`, and `POST /callback`.
+/// `/status/<code>`, `/delay/<ms>/<file>`, `/flaky/<key>/<n>` (503 n times, then an
+/// image), and `POST /callback`.
 pub struct WebServer {
     pub base: String,
     pub callbacks: Callbacks,
@@ -178,6 +179,32 @@ async fn serve_test_content(req: Request, callbacks: Callbacks) -> Response {
         );
         return response;
     }
+    if let Some(rest) = path.strip_prefix("/delay/") {
+        // `/delay/<ms>/<corpus file>`: the file, after a pause.
+        let (ms, file) = rest.split_once('/').unwrap_or(("0", rest));
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+        return match std::fs::read(corpus_dir().join(file)) {
+            Ok(bytes) => body::with_type(http::StatusCode::OK, "application/octet-stream", bytes),
+            Err(_) => body::text(http::StatusCode::NOT_FOUND, "no such file"),
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/flaky/") {
+        // `/flaky/<key>/<n>`: 503 for the first n requests with that key, then the
+        // astronaut.
+        static SEEN: OnceLock<Mutex<std::collections::HashMap<String, u32>>> = OnceLock::new();
+        let (key, n) = rest.rsplit_once('/').unwrap_or((rest, "0"));
+        let seen = {
+            let mut map = SEEN.get_or_init(Mutex::default).lock().unwrap();
+            let count = map.entry(key.to_string()).or_default();
+            *count += 1;
+            *count
+        };
+        if seen <= n.parse().unwrap_or(0) {
+            return body::text(http::StatusCode::SERVICE_UNAVAILABLE, "not yet");
+        }
+        let bytes = std::fs::read(corpus_dir().join("small-png_astronaut_512x512.png")).unwrap();
+        return body::with_type(http::StatusCode::OK, "application/octet-stream", bytes);
+    }
     if let Some(code) = path.strip_prefix("/status/") {
         return body::text(
             http::StatusCode::from_u16(code.parse().unwrap_or(500)).unwrap(),
@@ -201,6 +228,47 @@ async fn serve_test_content(req: Request, callbacks: Callbacks) -> Response {
         }
         _ => body::text(http::StatusCode::NOT_FOUND, "not here"),
     }
+}
+
+/// A client for the tests' calls (bounded: 60 s).
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// `GET /system/function/<name>`, with the admin credentials.
+pub fn function_status(up: &Up, name: &str) -> serde_json::Value {
+    client()
+        .get(up.url(&format!("/system/function/{name}")))
+        .with_admin_auth(up)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+/// The process ids of a function's replicas, from its status.
+pub fn pids(status: &serde_json::Value) -> Vec<i32> {
+    status["greyfaas"]["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_i64().unwrap() as i32)
+        .collect()
+}
+
+/// The callbacks received so far for `call_id`.
+pub fn callbacks_for(call_id: &str) -> Vec<(http::HeaderMap, Vec<u8>)> {
+    web_server()
+        .callbacks
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(h, _)| h.get("x-call-id").is_some_and(|v| v == call_id))
+        .cloned()
+        .collect()
 }
 
 /// Spawns `command` from one thread that lives as long as the test process, with
@@ -313,34 +381,47 @@ impl Up {
     }
 
     fn launch(dir: PathBuf, stack_path: &Path, extra_args: &[&str]) -> Up {
-        let data_dir = dir.join("data");
-        let port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_greyfaas"));
-        command
-            .args(["up", "-f"])
-            .arg(stack_path)
-            .args(["--port", &port.to_string(), "--no-build", "--data-dir"])
-            .arg(&data_dir)
-            .arg("--bin-dir")
-            .arg(bin_dir())
-            .args(extra_args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let child = spawn_owned(command);
-        let mut up = Up {
-            child,
-            gateway: format!("http://127.0.0.1:{port}"),
-            data_dir,
-            dir,
-            stdout: Arc::default(),
-        };
-        up.wait_ready();
-        up
+        // The port is chosen before greyfaas binds it; meanwhile another test's
+        // greyfaas may take it for a replica or store (its stderr then says "cannot
+        // listen"). An exit before "greyfaas is up" is tried again on a new port; a
+        // real start-up failure fails all three times.
+        for attempt in 1..=3 {
+            let data_dir = dir.join("data");
+            let port = free_port();
+            let mut command = Command::new(env!("CARGO_BIN_EXE_greyfaas"));
+            command
+                .args(["up", "-f"])
+                .arg(stack_path)
+                .args(["--port", &port.to_string(), "--no-build", "--data-dir"])
+                .arg(&data_dir)
+                .arg("--bin-dir")
+                .arg(bin_dir())
+                .args(extra_args)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit());
+            let child = spawn_owned(command);
+            let mut up = Up {
+                child,
+                gateway: format!("http://127.0.0.1:{port}"),
+                data_dir,
+                dir: dir.clone(),
+                stdout: Arc::default(),
+            };
+            match up.wait_ready() {
+                Ok(()) => return up,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) if attempt < 3 => {
+                    eprintln!("greyfaas up exited before it was up (attempt {attempt}); again");
+                }
+                Err(e) => panic!("greyfaas up within 60 s: {e}"),
+            }
+        }
+        unreachable!("the third attempt returns or panics")
     }
 
-    /// Waits for the "greyfaas is up" line (printed once every function has a replica).
-    fn wait_ready(&mut self) {
+    /// Waits for the "greyfaas is up" line (printed once every function has a replica);
+    /// `Disconnected` if the process ended first.
+    fn wait_ready(&mut self) -> Result<(), std::sync::mpsc::RecvTimeoutError> {
         use std::io::BufRead;
         let stdout = self.child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -359,7 +440,6 @@ impl Up {
             }
         });
         rx.recv_timeout(Duration::from_secs(60))
-            .expect("greyfaas up within 60 s");
     }
 
     /// The admin password `greyfaas up` generated (faasd's basic-auth-password file).

@@ -65,7 +65,11 @@ impl<H: Handler> Contract<H> {
         if let Ok(v) = HeaderValue::from_str(&call_id) {
             headers.insert(CALL_ID, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&format!("{:.6}", took.as_secs_f64())) {
+        // A handler's own timing stands: a gateway served by this runtime passes on
+        // the function's X-Duration-Seconds, as the OpenFaaS gateway does.
+        if !headers.contains_key("x-duration-seconds")
+            && let Ok(v) = HeaderValue::from_str(&format!("{:.6}", took.as_secs_f64()))
+        {
             headers.insert("x-duration-seconds", v);
         }
         self.metrics.observe(&method, response.status(), took);

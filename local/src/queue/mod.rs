@@ -1,0 +1,359 @@
+//! Async invocations, as the OpenFaaS gateway and queue-worker run them:
+//! `/async-function/<name>` answers 202 once the call is on disk ([`journal`]), a small
+//! pool of workers runs it through the gateway ([`worker`]), retrying with backoff on
+//! the statuses that say "later", and POSTs the result to its `X-Callback-Url`
+//! ([`callback`]). The queue is bounded: full → 429. Each call's progress is kept by
+//! call id for `GET /system/async-call/<id>` (a greyfaas addition).
+
+pub mod callback;
+pub mod journal;
+mod settings;
+mod worker;
+
+use journal::{FINISHED_KEPT, Finished, Job, Journal, JournalError};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+pub use settings::{QueueArgs, RetryPolicy};
+pub use worker::start_workers;
+
+/// Where a call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Queued,
+    Running,
+    /// Waiting to be tried again after a "try later" status.
+    Retrying,
+    Done,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Queued => "queued",
+            Phase::Running => "running",
+            Phase::Retrying => "retrying",
+            Phase::Done => "done",
+        }
+    }
+}
+
+/// One call's progress, for `/system/async-call/<id>`.
+#[derive(Debug, Clone)]
+pub struct CallStatus {
+    pub function: String,
+    pub phase: Phase,
+    pub attempts: u32,
+    pub accepted_at_ms: u64,
+    /// The status of the latest attempt.
+    pub last_status: Option<u16>,
+    pub finished: Option<Finished>,
+}
+
+/// Why a call could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the async queue is full ({0} waiting); try again later")]
+    Full(usize),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+struct State {
+    ready: VecDeque<Arc<Job>>,
+    delayed: Vec<(Instant, Arc<Job>, u32)>,
+    /// Accepted and not finished (waiting or running): what a compaction keeps.
+    live: BTreeMap<u64, Arc<Job>>,
+    calls: HashMap<String, CallStatus>,
+    finished: VecDeque<Finished>,
+    next_seq: u64,
+}
+
+/// The durable queue.
+pub struct Queue {
+    state: Mutex<State>,
+    journal: Arc<Mutex<Journal>>,
+    wake: Notify,
+    /// Set at shutdown: workers take no further calls (those left run after a restart).
+    closed: std::sync::atomic::AtomicBool,
+    /// Calls the workers are running now.
+    running: std::sync::atomic::AtomicUsize,
+    capacity: usize,
+    pub retry: RetryPolicy,
+    pub callbacks: callback::Callbacks,
+}
+
+impl Queue {
+    /// Opens the queue kept in `dir`: calls accepted earlier and not finished are
+    /// queued again, first.
+    pub fn open(
+        dir: &Path,
+        capacity: usize,
+        retry: RetryPolicy,
+        callbacks: callback::Callbacks,
+    ) -> Result<Queue, JournalError> {
+        let (journal, replayed) = Journal::open(dir)?;
+        let mut state = State {
+            ready: VecDeque::new(),
+            delayed: Vec::new(),
+            live: BTreeMap::new(),
+            calls: HashMap::new(),
+            finished: VecDeque::new(),
+            next_seq: replayed.next_seq,
+        };
+        for done in replayed.finished {
+            state
+                .calls
+                .insert(done.call_id.clone(), finished_status(&done));
+            state.finished.push_back(done);
+        }
+        if !replayed.pending.is_empty() {
+            tracing::info!(
+                calls = replayed.pending.len(),
+                "async calls accepted before a restart are queued again"
+            );
+        }
+        for job in replayed.pending {
+            let job = Arc::new(job);
+            state.calls.insert(job.call_id.clone(), queued_status(&job));
+            state.live.insert(job.seq, job.clone());
+            state.ready.push_back(job);
+        }
+        Ok(Queue {
+            state: Mutex::new(state),
+            journal: Arc::new(Mutex::new(journal)),
+            wake: Notify::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            running: std::sync::atomic::AtomicUsize::new(0),
+            capacity,
+            retry,
+            callbacks,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Accepts a call: on disk before this returns.
+    pub async fn push(&self, mut job: Job) -> Result<(), QueueError> {
+        let job = {
+            let mut state = self.lock();
+            let waiting = state.ready.len() + state.delayed.len();
+            if waiting >= self.capacity {
+                return Err(QueueError::Full(waiting));
+            }
+            job.seq = state.next_seq;
+            state.next_seq += 1;
+            let job = Arc::new(job);
+            // Live before it is on disk, so a compaction meanwhile keeps it.
+            state.live.insert(job.seq, job.clone());
+            job
+        };
+        // fdatasync blocks: tell the runtime (it moves other tasks off this thread).
+        let written = tokio::task::block_in_place(|| self.journal().accepted(&job));
+        let mut state = self.lock();
+        if let Err(e) = written {
+            state.live.remove(&job.seq);
+            return Err(e.into());
+        }
+        state.calls.insert(job.call_id.clone(), queued_status(&job));
+        state.ready.push_back(job);
+        drop(state);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    fn journal(&self) -> MutexGuard<'_, Journal> {
+        self.journal.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Calls waiting (not running).
+    pub fn depth(&self) -> usize {
+        let state = self.lock();
+        state.ready.len() + state.delayed.len()
+    }
+
+    /// A call's progress by its call id.
+    pub fn status(&self, call_id: &str) -> Option<CallStatus> {
+        self.lock().calls.get(call_id).cloned()
+    }
+
+    /// Stops handing out calls (at shutdown); they stay on disk for the next start.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    /// Waits (up to `limit`) for the calls being run to end: at shutdown, between
+    /// [`Queue::close`] and stopping the functions they need.
+    pub async fn settle(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.running.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The next call to run (and how many attempts it has had), waiting for one;
+    /// `None` once closed.
+    async fn next(&self) -> Option<(Arc<Job>, u32)> {
+        loop {
+            let notified = self.wake.notified();
+            let wake_at = {
+                let mut state = self.lock();
+                let now = Instant::now();
+                if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                    return None;
+                }
+                let due = state.delayed.iter().position(|(at, _, _)| *at <= now);
+                let next = match due {
+                    Some(i) => {
+                        let (_, job, attempts) = state.delayed.swap_remove(i);
+                        Some((job, attempts))
+                    }
+                    None => state.ready.pop_front().map(|job| (job, 0)),
+                };
+                if next.is_some() {
+                    // Counted under the lock: settle() cannot miss a call just taken.
+                    self.running
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    return next;
+                }
+                state.delayed.iter().map(|(at, _, _)| *at).min()
+            };
+            match wake_at {
+                Some(at) => {
+                    let _ = tokio::time::timeout_at(at.into(), notified).await;
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    fn update(&self, call_id: &str, change: impl FnOnce(&mut CallStatus)) {
+        if let Some(status) = self.lock().calls.get_mut(call_id) {
+            change(status);
+        }
+    }
+
+    /// Puts a call back to be tried again after `wait`.
+    fn retry_later(&self, job: Arc<Job>, attempts: u32, wait: Duration) {
+        self.update(&job.call_id, |s| s.phase = Phase::Retrying);
+        self.lock()
+            .delayed
+            .push((Instant::now() + wait, job, attempts));
+        self.wake.notify_one();
+    }
+
+    /// Records a finished call: on disk first, then in the status (so "done" means it
+    /// will not run again after a restart); compacts the journal when due.
+    async fn finish(&self, finished: Finished) {
+        let written = tokio::task::block_in_place(|| {
+            let mut journal = self.journal();
+            journal.finished(&finished)?;
+            // What the journal must keep, taken under its lock: no call is accepted
+            // (appended) meanwhile.
+            let (live, kept) = {
+                let state = self.lock();
+                let live: Vec<Job> = state
+                    .live
+                    .values()
+                    .filter(|j| j.seq != finished.seq)
+                    .map(|j| (**j).clone())
+                    .collect();
+                let kept: Vec<Finished> = state
+                    .finished
+                    .iter()
+                    .skip((state.finished.len() + 1).saturating_sub(FINISHED_KEPT))
+                    .cloned()
+                    .chain(std::iter::once(finished.clone()))
+                    .collect();
+                (live, kept)
+            };
+            let live_bytes: u64 = live.iter().map(|j| j.body.len() as u64 * 4 / 3 + 512).sum();
+            if journal.wants_compaction(live_bytes) {
+                journal.rewrite(&live, &kept)?;
+            }
+            Ok::<(), JournalError>(())
+        });
+        if let Err(e) = written {
+            tracing::error!(error = %e, "cannot record a finished async call: it may run again after a restart");
+        }
+        let mut state = self.lock();
+        state.live.remove(&finished.seq);
+        state
+            .calls
+            .insert(finished.call_id.clone(), finished_status(&finished));
+        state.finished.push_back(finished);
+        while state.finished.len() > FINISHED_KEPT {
+            let Some(old) = state.finished.pop_front() else {
+                break;
+            };
+            // Forget its status unless the id was used again since.
+            let same = state
+                .calls
+                .get(&old.call_id)
+                .and_then(|c| c.finished.as_ref())
+                .is_some_and(|f| f.seq == old.seq);
+            if same {
+                state.calls.remove(&old.call_id);
+            }
+        }
+    }
+}
+
+fn queued_status(job: &Job) -> CallStatus {
+    CallStatus {
+        function: job.function.clone(),
+        phase: Phase::Queued,
+        attempts: 0,
+        accepted_at_ms: job.accepted_at_ms,
+        last_status: None,
+        finished: None,
+    }
+}
+
+fn finished_status(done: &Finished) -> CallStatus {
+    CallStatus {
+        function: done.function.clone(),
+        phase: Phase::Done,
+        attempts: done.attempts,
+        accepted_at_ms: done.accepted_at_ms,
+        last_status: Some(done.function_status),
+        finished: Some(done.clone()),
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The JSON `/system/async-call/<id>` answers.
+pub fn status_json(call_id: &str, status: &CallStatus) -> serde_json::Value {
+    let time = |ms: u64| {
+        chrono::DateTime::from_timestamp_millis(ms as i64)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
+    let finished = status.finished.as_ref();
+    serde_json::json!({
+        "callId": call_id,
+        "function": status.function,
+        "status": status.phase.as_str(),
+        "attempts": status.attempts,
+        "acceptedAt": time(status.accepted_at_ms),
+        "finishedAt": finished.and_then(|f| time(f.finished_at_ms)),
+        "functionStatus": status.last_status,
+        "callbackUrl": finished.and_then(|f| f.callback_url.clone()),
+        "callbackStatus": finished.and_then(|f| f.callback_status),
+        "callbackError": finished.and_then(|f| f.callback_error.clone()),
+    })
+}
