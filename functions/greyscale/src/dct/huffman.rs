@@ -221,6 +221,11 @@ pub struct EncodeTable {
 }
 
 impl EncodeTable {
+    /// The length of `symbol`'s code (0: it has none).
+    pub fn code_length(&self, symbol: u8) -> u8 {
+        self.codes[usize::from(symbol)].1
+    }
+
     /// The optimal table for these symbol frequencies (libjpeg's jpeg_gen_optimal_table:
     /// codes at most 16 bits, and no code of all ones).
     pub fn optimal(frequencies: &[u32; 256]) -> EncodeTable {
@@ -318,6 +323,23 @@ impl EncodeTable {
     }
 }
 
+/// Where coded bits go: the file itself ([`BitWriter`]) or a stretch to be joined to
+/// it later ([`RawBits`]).
+pub trait BitSink {
+    /// Appends the low `length` (at most 32) bits of `value`.
+    fn put(&mut self, value: u32, length: u32);
+
+    /// A symbol's code followed by `extra_length` extra bits.
+    #[inline(always)]
+    fn symbol(&mut self, table: &EncodeTable, symbol: u8, extra: u32, extra_length: u32) {
+        let (code, length) = table.codes[usize::from(symbol)];
+        self.put(
+            (u32::from(code) << extra_length) | extra,
+            u32::from(length) + extra_length,
+        );
+    }
+}
+
 /// Writes bits MSB first, stuffing a zero byte after every 0xFF.
 pub struct BitWriter {
     pub out: Vec<u8>,
@@ -325,18 +347,9 @@ pub struct BitWriter {
     bits: u32,
 }
 
-impl BitWriter {
-    pub fn new(out: Vec<u8>) -> BitWriter {
-        BitWriter {
-            out,
-            buffer: 0,
-            bits: 0,
-        }
-    }
-
-    /// Appends the low `length` (at most 32) bits of `value`.
+impl BitSink for BitWriter {
     #[inline(always)]
-    pub fn put(&mut self, value: u32, length: u32) {
+    fn put(&mut self, value: u32, length: u32) {
         if length == 0 {
             return;
         }
@@ -359,16 +372,23 @@ impl BitWriter {
             }
         }
     }
+}
 
-    /// A symbol's code followed by `extra_length` extra bits.
-    #[inline(always)]
-    pub fn symbol(&mut self, table: &EncodeTable, symbol: u8, extra: u32, extra_length: u32) {
-        let (code, length) = table.codes[usize::from(symbol)];
-        let length = u32::from(length);
-        self.put(
-            (u32::from(code) << extra_length) | extra,
-            length + extra_length,
-        );
+impl BitWriter {
+    pub fn new(out: Vec<u8>) -> BitWriter {
+        BitWriter {
+            out,
+            buffer: 0,
+            bits: 0,
+        }
+    }
+
+    /// Appends bits coded elsewhere, stuffing them as this writer's own.
+    pub fn append(&mut self, raw: &RawBits) {
+        for &word in &raw.words {
+            self.put(word, 32);
+        }
+        self.put(raw.buffer as u32, raw.bits);
     }
 
     /// Pads the last byte with one bits and returns the output.
@@ -385,6 +405,40 @@ impl BitWriter {
             }
         }
         self.out
+    }
+}
+
+/// Bits kept as they are coded, in 32-bit words, unstuffed: a stretch of a scan coded
+/// apart from the rest (on another thread) and joined with [`BitWriter::append`].
+pub struct RawBits {
+    words: Vec<u32>,
+    buffer: u64,
+    bits: u32,
+}
+
+impl RawBits {
+    /// Room for about `bits` bits.
+    pub fn with_capacity(bits: u64) -> RawBits {
+        RawBits {
+            words: Vec::with_capacity((bits / 32 + 1) as usize),
+            buffer: 0,
+            bits: 0,
+        }
+    }
+}
+
+impl BitSink for RawBits {
+    #[inline(always)]
+    fn put(&mut self, value: u32, length: u32) {
+        if length == 0 {
+            return;
+        }
+        self.buffer = (self.buffer << length) | u64::from(value & (u32::MAX >> (32 - length)));
+        self.bits += length;
+        if self.bits >= 32 {
+            self.bits -= 32;
+            self.words.push((self.buffer >> self.bits) as u32);
+        }
     }
 }
 
