@@ -7,6 +7,7 @@ use super::JpegError;
 const LOOKUP_BITS: u32 = 11;
 
 /// A decoding table built from a DHT segment.
+#[derive(Clone)]
 pub struct DecodeTable {
     /// `(length << 8) | symbol` for every `LOOKUP_BITS`-bit prefix; 0 = a longer code.
     lookup: Vec<u16>,

@@ -8,8 +8,10 @@
 //! progressive, any subsampling, restart markers) and tells a truncated file from a
 //! whole one; [`write_grey`] re-codes the coefficients with optimal Huffman tables.
 
+mod background;
 mod huffman;
 mod read;
+mod scan;
 mod write;
 
 pub use read::{Colour, read};

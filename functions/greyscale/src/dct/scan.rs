@@ -1,0 +1,440 @@
+//! Decodes one scan's entropy-coded data (T.81 F.2.2 and G.1.2): sequential or
+//! progressive, interleaved or not, with restart markers — into coefficients, into
+//! non-zero masks (all a later refinement scan needs), or into nothing (to learn only
+//! whether the data is whole).
+
+use super::JpegError;
+use super::huffman::{BitReader, DecodeTable};
+use super::read::Component;
+
+/// What is kept of a component's blocks while scans are decoded.
+pub enum Blocks {
+    Values(Vec<[i16; 64]>),
+    /// Which coefficients are non-zero: all a progressive refinement scan needs to know.
+    Nonzero(Vec<u64>),
+    Discard,
+}
+
+/// The coefficient operations a scan performs on one block.
+trait Coefficients {
+    fn is_set(&self, k: usize) -> bool;
+    fn set(&mut self, k: usize, value: i32);
+    fn refine(&mut self, k: usize, bit: i32);
+    /// Adds a refinement bit to the DC coefficient.
+    fn or_dc(&mut self, bit: i32);
+    /// Bit k set where coefficient k is non-zero.
+    fn nonzero(&self) -> u64;
+}
+
+impl Coefficients for [i16; 64] {
+    fn is_set(&self, k: usize) -> bool {
+        self[k] != 0
+    }
+    fn set(&mut self, k: usize, value: i32) {
+        self[k] = value.clamp(i16::MIN.into(), i16::MAX.into()) as i16;
+    }
+    fn refine(&mut self, k: usize, bit: i32) {
+        let c = i32::from(self[k]);
+        if c & bit == 0 {
+            self.set(k, if c >= 0 { c + bit } else { c - bit });
+        }
+    }
+    fn or_dc(&mut self, bit: i32) {
+        self[0] |= bit as i16;
+    }
+    fn nonzero(&self) -> u64 {
+        super::nonzero_mask(self)
+    }
+}
+
+impl Coefficients for u64 {
+    fn is_set(&self, k: usize) -> bool {
+        *self >> k & 1 == 1
+    }
+    fn set(&mut self, k: usize, value: i32) {
+        if value != 0 {
+            *self |= 1 << k;
+        }
+    }
+    fn refine(&mut self, _: usize, _: i32) {}
+    fn or_dc(&mut self, _: i32) {}
+    fn nonzero(&self) -> u64 {
+        *self
+    }
+}
+
+/// What one scan codes.
+#[derive(Debug, Clone, Copy)]
+pub enum Pass {
+    Sequential,
+    DcFirst { al: u32 },
+    DcRefine { al: u32 },
+    AcFirst { ss: usize, se: usize, al: u32 },
+    AcRefine { ss: usize, se: usize, al: u32 },
+}
+
+/// The Huffman tables defined so far.
+#[derive(Clone, Default)]
+pub struct Tables {
+    pub dc: [Option<DecodeTable>; 4],
+    pub ac: [Option<DecodeTable>; 4],
+}
+
+/// One component's part in a scan.
+pub struct ScanComponent {
+    /// Its index in the frame.
+    pub index: usize,
+    /// Its Huffman tables.
+    pub dc: usize,
+    pub ac: usize,
+    predictor: i32,
+}
+
+/// A scan header (SOS) read and checked against the frame and the tables.
+pub struct Scan {
+    pub components: Vec<ScanComponent>,
+    pub pass: Pass,
+}
+
+impl Scan {
+    /// Reads the SOS payload `header` of a scan of `components`.
+    pub fn parse(
+        header: &[u8],
+        components: &[Component],
+        progressive: bool,
+        tables: &Tables,
+    ) -> Result<Scan, JpegError> {
+        let bad = |what: &str| JpegError::Corrupt(format!("bad scan header: {what}"));
+        let count = usize::from(*header.first().ok_or_else(|| bad("empty"))?);
+        let specs = header.get(1..1 + 2 * count).ok_or_else(|| bad("short"))?;
+        let tail = header
+            .get(1 + 2 * count..4 + 2 * count)
+            .ok_or_else(|| bad("short"))?;
+        let (ss, se, ah, al) = (
+            usize::from(tail[0]),
+            usize::from(tail[1]),
+            u32::from(tail[2] >> 4),
+            u32::from(tail[2] & 15),
+        );
+        let mut scan = Vec::with_capacity(count);
+        for spec in specs.chunks_exact(2) {
+            let index = components
+                .iter()
+                .position(|c| c.id == spec[0])
+                .ok_or_else(|| bad("unknown component"))?;
+            scan.push(ScanComponent {
+                index,
+                dc: usize::from(spec[1] >> 4),
+                ac: usize::from(spec[1] & 15),
+                predictor: 0,
+            });
+        }
+        if scan.is_empty() || scan.len() > 4 {
+            return Err(bad("component count"));
+        }
+        let pass = if !progressive {
+            Pass::Sequential
+        } else if ss == 0 {
+            if se != 0 {
+                return Err(bad("DC scan with AC coefficients"));
+            }
+            if ah == 0 {
+                Pass::DcFirst { al }
+            } else {
+                Pass::DcRefine { al }
+            }
+        } else {
+            if scan.len() != 1 || se > 63 || ss > se {
+                return Err(bad("AC scan"));
+            }
+            if ah == 0 {
+                Pass::AcFirst { ss, se, al }
+            } else {
+                Pass::AcRefine { ss, se, al }
+            }
+        };
+        if al > 13 {
+            return Err(bad("successive approximation"));
+        }
+        let needs_dc = matches!(pass, Pass::Sequential | Pass::DcFirst { .. });
+        let needs_ac = matches!(
+            pass,
+            Pass::Sequential | Pass::AcFirst { .. } | Pass::AcRefine { .. }
+        );
+        for s in &scan {
+            if (needs_dc && tables.dc.get(s.dc).is_none_or(Option::is_none))
+                || (needs_ac && tables.ac.get(s.ac).is_none_or(Option::is_none))
+            {
+                return Err(JpegError::Corrupt(
+                    "scan uses an undefined Huffman table".into(),
+                ));
+            }
+        }
+        Ok(Scan {
+            components: scan,
+            pass,
+        })
+    }
+
+    /// Decodes an interleaved scan: MCU by MCU, `mcus` = (across, down).
+    /// `Ok(false)`: its data ended before its last block.
+    pub fn decode_interleaved(
+        &mut self,
+        components: &[Component],
+        blocks: &mut [Blocks],
+        tables: &Tables,
+        mcus: (usize, usize),
+        restart_interval: usize,
+        reader: &mut BitReader,
+    ) -> Result<bool, JpegError> {
+        let pass = self.pass;
+        let mut eob_run = 0u32;
+        let mut scratch = [0i16; 64];
+        for unit in 0..mcus.0 * mcus.1 {
+            if restart_interval > 0 && unit > 0 && unit.is_multiple_of(restart_interval) {
+                if !restart(reader) {
+                    return Ok(false);
+                }
+                eob_run = 0;
+                for s in &mut self.components {
+                    s.predictor = 0;
+                }
+            }
+            let (mx, my) = (unit % mcus.0, unit / mcus.0);
+            for s in &mut self.components {
+                let c = &components[s.index];
+                let (h, v, stride) = (c.h, c.v, c.stride);
+                let dc = tables.dc.get(s.dc).and_then(Option::as_ref);
+                let ac = tables.ac.get(s.ac).and_then(Option::as_ref);
+                let p = &mut s.predictor;
+                for y in 0..v {
+                    for x in 0..h {
+                        let block = (my * v + y) * stride + mx * h + x;
+                        let e = &mut eob_run;
+                        match &mut blocks[s.index] {
+                            Blocks::Values(b) => {
+                                decode_block(pass, reader, dc, ac, &mut b[block], p, e)
+                            }
+                            Blocks::Nonzero(m) => {
+                                decode_block(pass, reader, dc, ac, &mut m[block], p, e)
+                            }
+                            Blocks::Discard => {
+                                decode_block(pass, reader, dc, ac, &mut scratch, p, e)
+                            }
+                        }?;
+                    }
+                }
+            }
+        }
+        Ok(!reader.overran())
+    }
+}
+
+/// Moves past the restart marker due now; `false` if the data ended instead.
+fn restart(reader: &mut BitReader) -> bool {
+    if reader.overran() {
+        return false;
+    }
+    match reader.next_marker() {
+        Some(at) if (0xD0..=0xD7).contains(&reader.byte(at + 1)) => {
+            reader.pos = at + 2;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A scan of one component, which codes its blocks in raster order: what decoding it
+/// needs, owned or borrowed from the frame.
+pub struct SingleScan<'a> {
+    pub component: &'a Component,
+    pub dc: Option<&'a DecodeTable>,
+    pub ac: Option<&'a DecodeTable>,
+    pub pass: Pass,
+    pub restart_interval: usize,
+}
+
+impl SingleScan<'_> {
+    /// Decodes the scan into `blocks`. `Ok(false)`: its data ended before its last block.
+    pub fn decode(&self, blocks: &mut Blocks, reader: &mut BitReader) -> Result<bool, JpegError> {
+        match blocks {
+            Blocks::Values(v) => self.decode_into(v, false, reader),
+            Blocks::Nonzero(m) => self.decode_into(m, false, reader),
+            Blocks::Discard => self.decode_into(&mut [[0i16; 64]], true, reader),
+        }
+    }
+
+    /// `discard`: decode every block into `blocks[0]`.
+    fn decode_into<C: Coefficients>(
+        &self,
+        blocks: &mut [C],
+        discard: bool,
+        reader: &mut BitReader,
+    ) -> Result<bool, JpegError> {
+        let c = self.component;
+        let (mut predictor, mut eob_run) = (0i32, 0u32);
+        let mut unit = 0usize;
+        for by in 0..c.blocks_h {
+            for bx in 0..c.blocks_w {
+                if self.restart_interval > 0
+                    && unit > 0
+                    && unit.is_multiple_of(self.restart_interval)
+                {
+                    if !restart(reader) {
+                        return Ok(false);
+                    }
+                    eob_run = 0;
+                    predictor = 0;
+                }
+                unit += 1;
+                let block = if discard { 0 } else { by * c.stride + bx };
+                decode_block(
+                    self.pass,
+                    reader,
+                    self.dc,
+                    self.ac,
+                    &mut blocks[block],
+                    &mut predictor,
+                    &mut eob_run,
+                )?;
+            }
+        }
+        Ok(!reader.overran())
+    }
+}
+
+/// Decodes one block of one scan (T.81 F.2.2 and G.1.2; refinement as libjpeg does it).
+fn decode_block<C: Coefficients>(
+    pass: Pass,
+    reader: &mut BitReader,
+    dc: Option<&DecodeTable>,
+    ac: Option<&DecodeTable>,
+    block: &mut C,
+    predictor: &mut i32,
+    eob_run: &mut u32,
+) -> Result<(), JpegError> {
+    fn table(t: Option<&DecodeTable>) -> Result<&DecodeTable, JpegError> {
+        t.ok_or_else(|| JpegError::Corrupt("missing Huffman table".into()))
+    }
+    match pass {
+        Pass::Sequential | Pass::DcFirst { .. } => {
+            let size = u32::from(reader.decode(table(dc)?)?);
+            if size > 16 {
+                return Err(JpegError::Corrupt("DC difference out of range".into()));
+            }
+            *predictor = predictor.wrapping_add(reader.signed(size));
+            let al = if let Pass::DcFirst { al } = pass {
+                al
+            } else {
+                0
+            };
+            block.set(0, *predictor << al);
+            if let Pass::Sequential = pass {
+                let ac = table(ac)?;
+                let mut k = 1;
+                while k < 64 {
+                    let rs = reader.decode(ac)?;
+                    let (run, size) = (usize::from(rs >> 4), u32::from(rs & 15));
+                    if size == 0 {
+                        if run != 15 {
+                            break;
+                        }
+                        k += 16;
+                        continue;
+                    }
+                    k += run;
+                    if k > 63 {
+                        return Err(JpegError::Corrupt("AC coefficients past the block".into()));
+                    }
+                    block.set(k, reader.signed(size));
+                    k += 1;
+                }
+            }
+        }
+        Pass::DcRefine { al } => {
+            if reader.bit() {
+                block.or_dc(1 << al);
+            }
+        }
+        Pass::AcFirst { ss, se, al } => {
+            if *eob_run > 0 {
+                *eob_run -= 1;
+                return Ok(());
+            }
+            let ac = table(ac)?;
+            let mut k = ss;
+            while k <= se {
+                let rs = reader.decode(ac)?;
+                let (run, size) = (u32::from(rs >> 4), u32::from(rs & 15));
+                if size == 0 {
+                    if run < 15 {
+                        *eob_run = (1 << run) - 1 + reader.bits(run);
+                        break;
+                    }
+                    k += 16;
+                    continue;
+                }
+                k += run as usize;
+                if k > 63 {
+                    return Err(JpegError::Corrupt("AC coefficients past the block".into()));
+                }
+                block.set(k, reader.signed(size) * (1 << al));
+                k += 1;
+            }
+        }
+        Pass::AcRefine { ss, se, al } => {
+            let (plus, minus) = (1i32 << al, -1i32 << al);
+            let mut k = ss;
+            if *eob_run == 0 {
+                let ac = table(ac)?;
+                while k <= se {
+                    let rs = reader.decode(ac)?;
+                    let (mut run, size) = (i32::from(rs >> 4), rs & 15);
+                    let mut value = 0;
+                    if size != 0 {
+                        if size != 1 {
+                            return Err(JpegError::Corrupt("bad refinement code".into()));
+                        }
+                        value = if reader.bit() { plus } else { minus };
+                    } else if run != 15 {
+                        *eob_run = (1 << run) + reader.bits(run as u32);
+                        break;
+                    }
+                    while k <= se {
+                        if block.is_set(k) {
+                            if reader.bit() {
+                                block.refine(k, plus);
+                            }
+                        } else {
+                            run -= 1;
+                            if run < 0 {
+                                break;
+                            }
+                        }
+                        k += 1;
+                    }
+                    if value != 0 && k <= se {
+                        block.set(k, value);
+                    }
+                    k += 1;
+                }
+            }
+            if *eob_run > 0 {
+                // Only the coefficients already non-zero take a correction bit.
+                if k <= se {
+                    let band = (u64::MAX >> (63 - se)) & (u64::MAX << k);
+                    let mut pending = block.nonzero() & band;
+                    while pending != 0 {
+                        let at = pending.trailing_zeros() as usize;
+                        pending &= pending - 1;
+                        if reader.bit() {
+                            block.refine(at, plus);
+                        }
+                    }
+                }
+                *eob_run -= 1;
+            }
+        }
+    }
+    Ok(())
+}
