@@ -88,6 +88,23 @@ impl<'a> BitReader<'a> {
     }
 
     fn refill(&mut self) {
+        // Eight bytes at once when none of them is 0xFF (no stuffing, no marker): the
+        // whole bytes that fit are taken, and the bits of a partial one below them
+        // are the same ones the next refill puts there.
+        if let Some(chunk) = self.data.get(self.pos..self.pos + 8) {
+            let word = u64::from_be_bytes(chunk.try_into().expect("eight bytes"));
+            let inverted = !word;
+            if !self.at_marker
+                && inverted.wrapping_sub(0x0101_0101_0101_0101) & !inverted & 0x8080_8080_8080_8080
+                    == 0
+            {
+                let taken = (64 - self.bits) / 8;
+                self.buffer |= word >> self.bits;
+                self.bits += 8 * taken;
+                self.pos += taken as usize;
+                return;
+            }
+        }
         while self.bits <= 56 {
             let byte = if self.at_marker {
                 self.virtual_bits += 8;

@@ -17,7 +17,6 @@ pub enum Blocks {
 
 /// The coefficient operations a scan performs on one block.
 trait Coefficients {
-    fn is_set(&self, k: usize) -> bool;
     fn set(&mut self, k: usize, value: i32);
     fn refine(&mut self, k: usize, bit: i32);
     /// Adds a refinement bit to the DC coefficient.
@@ -27,9 +26,6 @@ trait Coefficients {
 }
 
 impl Coefficients for [i16; 64] {
-    fn is_set(&self, k: usize) -> bool {
-        self[k] != 0
-    }
     fn set(&mut self, k: usize, value: i32) {
         self[k] = value.clamp(i16::MIN.into(), i16::MAX.into()) as i16;
     }
@@ -48,9 +44,6 @@ impl Coefficients for [i16; 64] {
 }
 
 impl Coefficients for u64 {
-    fn is_set(&self, k: usize) -> bool {
-        *self >> k & 1 == 1
-    }
     fn set(&mut self, k: usize, value: i32) {
         if value != 0 {
             *self |= 1 << k;
@@ -271,6 +264,34 @@ impl SingleScan<'_> {
         discard: bool,
         reader: &mut BitReader,
     ) -> Result<bool, JpegError> {
+        let (dc, ac) = (self.dc, self.ac);
+        // One loop per kind of pass, so that the block decoder is specialised to it.
+        macro_rules! each_block {
+            ($pass:expr) => {
+                self.each_block(blocks, discard, reader, |r, b, p, e| {
+                    decode_block($pass, r, dc, ac, b, p, e)
+                })
+            };
+        }
+        match self.pass {
+            Pass::Sequential => each_block!(Pass::Sequential),
+            Pass::DcFirst { al } => each_block!(Pass::DcFirst { al }),
+            Pass::DcRefine { al } => each_block!(Pass::DcRefine { al }),
+            Pass::AcFirst { ss, se, al } => each_block!(Pass::AcFirst { ss, se, al }),
+            Pass::AcRefine { ss, se, al } => each_block!(Pass::AcRefine { ss, se, al }),
+        }
+    }
+
+    /// Calls `decode(reader, block, predictor, eob_run)` for each block in scan order,
+    /// minding restart intervals.
+    #[inline(always)]
+    fn each_block<C>(
+        &self,
+        blocks: &mut [C],
+        discard: bool,
+        reader: &mut BitReader,
+        mut decode: impl FnMut(&mut BitReader, &mut C, &mut i32, &mut u32) -> Result<(), JpegError>,
+    ) -> Result<bool, JpegError> {
         let c = self.component;
         let (mut predictor, mut eob_run) = (0i32, 0u32);
         let mut unit = 0usize;
@@ -288,15 +309,7 @@ impl SingleScan<'_> {
                 }
                 unit += 1;
                 let block = if discard { 0 } else { by * c.stride + bx };
-                decode_block(
-                    self.pass,
-                    reader,
-                    self.dc,
-                    self.ac,
-                    &mut blocks[block],
-                    &mut predictor,
-                    &mut eob_run,
-                )?;
+                decode(reader, &mut blocks[block], &mut predictor, &mut eob_run)?;
             }
         }
         Ok(!reader.overran())
@@ -304,6 +317,7 @@ impl SingleScan<'_> {
 }
 
 /// Decodes one block of one scan (T.81 F.2.2 and G.1.2; refinement as libjpeg does it).
+#[inline(always)]
 fn decode_block<C: Coefficients>(
     pass: Pass,
     reader: &mut BitReader,
@@ -384,12 +398,16 @@ fn decode_block<C: Coefficients>(
         }
         Pass::AcRefine { ss, se, al } => {
             let (plus, minus) = (1i32 << al, -1i32 << al);
+            // Which coefficients are non-zero: those take a correction bit, and the
+            // zero ones are what a run counts.
+            let mut nonzero = block.nonzero();
+            let band_to_se = u64::MAX >> (63 - se);
             let mut k = ss;
             if *eob_run == 0 {
                 let ac = table(ac)?;
                 while k <= se {
                     let rs = reader.decode(ac)?;
-                    let (mut run, size) = (i32::from(rs >> 4), rs & 15);
+                    let (run, size) = (u32::from(rs >> 4), rs & 15);
                     let mut value = 0;
                     if size != 0 {
                         if size != 1 {
@@ -397,44 +415,53 @@ fn decode_block<C: Coefficients>(
                         }
                         value = if reader.bit() { plus } else { minus };
                     } else if run != 15 {
-                        *eob_run = (1 << run) + reader.bits(run as u32);
+                        *eob_run = (1 << run) + reader.bits(run);
                         break;
                     }
-                    while k <= se {
-                        if block.is_set(k) {
-                            if reader.bit() {
-                                block.refine(k, plus);
-                            }
-                        } else {
-                            run -= 1;
-                            if run < 0 {
-                                break;
-                            }
-                        }
-                        k += 1;
+                    // The new coefficient goes at the zero `run` zeros on (past the
+                    // band if there are not that many); the non-zero ones on the way
+                    // are corrected.
+                    let from_k = band_to_se & (u64::MAX << k);
+                    let mut zeros = !nonzero & from_k;
+                    for _ in 0..run {
+                        zeros &= zeros.wrapping_sub(1);
                     }
-                    if value != 0 && k <= se {
-                        block.set(k, value);
+                    // 64 when there are not that many zeros.
+                    let at = zeros.trailing_zeros() as usize;
+                    let below_at = zeros.wrapping_sub(1) & !zeros;
+                    refine_each(block, nonzero & from_k & below_at, plus, reader);
+                    if value != 0 && at <= se {
+                        block.set(at, value);
+                        nonzero |= 1 << at;
                     }
-                    k += 1;
+                    k = at + 1;
                 }
             }
             if *eob_run > 0 {
                 // Only the coefficients already non-zero take a correction bit.
                 if k <= se {
-                    let band = (u64::MAX >> (63 - se)) & (u64::MAX << k);
-                    let mut pending = block.nonzero() & band;
-                    while pending != 0 {
-                        let at = pending.trailing_zeros() as usize;
-                        pending &= pending - 1;
-                        if reader.bit() {
-                            block.refine(at, plus);
-                        }
-                    }
+                    refine_each(block, nonzero & band_to_se & (u64::MAX << k), plus, reader);
                 }
                 *eob_run -= 1;
             }
         }
     }
     Ok(())
+}
+
+/// Reads a correction bit for each coefficient in `pending`, in order.
+#[inline(always)]
+fn refine_each<C: Coefficients>(
+    block: &mut C,
+    mut pending: u64,
+    plus: i32,
+    reader: &mut BitReader,
+) {
+    while pending != 0 {
+        let at = pending.trailing_zeros() as usize;
+        pending &= pending - 1;
+        if reader.bit() {
+            block.refine(at, plus);
+        }
+    }
 }
