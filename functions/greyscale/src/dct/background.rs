@@ -4,8 +4,8 @@
 //! with a quick look for its closing marker and goes on with the next one.
 
 use super::JpegError;
+use super::frame::Component;
 use super::huffman::{BitReader, DecodeTable};
-use super::read::Component;
 use super::scan::{Blocks, Pass, SingleScan};
 use std::sync::mpsc;
 use std::thread::{Scope, ScopedJoinHandle};

@@ -9,6 +9,9 @@
 //! whole one; [`write_grey`] re-codes the coefficients with optimal Huffman tables.
 
 mod background;
+mod block;
+mod encode;
+mod frame;
 mod huffman;
 mod read;
 mod scan;
@@ -44,6 +47,7 @@ pub struct Segment<'a> {
 }
 
 /// Bit k set where coefficient k of a block is non-zero.
+#[inline]
 pub fn nonzero_mask(block: &[i16; 64]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     {

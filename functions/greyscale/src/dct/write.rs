@@ -4,7 +4,7 @@
 //! coded on two threads; the second half's bits are joined to the first's exactly, so
 //! the bytes are the same however the work was split.
 
-use super::huffman::{BitSink, BitWriter, EncodeTable, RawBits, category, magnitude_bits};
+use super::encode::{BitSink, BitWriter, EncodeTable, RawBits, category, magnitude_bits};
 use super::read::Luma;
 use super::{JpegError, Segment, nonzero_mask};
 use std::ops::Range;
