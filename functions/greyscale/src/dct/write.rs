@@ -13,15 +13,19 @@ use std::thread;
 /// Below this many blocks a second thread costs more than it saves.
 const BLOCKS_PER_THREAD: usize = 4096;
 
-/// Calls `emit(dc, symbol, extra, extra_length)` for every symbol of block rows `rows`
-/// in the order one non-interleaved scan codes them (T.81 F.1.2), the DC predicted
-/// from the block before the first.
+/// Where the symbols of a scan go: counted, or coded.
+trait Symbols {
+    /// A symbol of the DC table (a category) and its extra bits.
+    fn dc(&mut self, symbol: u8, extra: u32, extra_length: u32);
+    /// A symbol of the AC table (run and category) and its extra bits.
+    fn ac(&mut self, symbol: u8, extra: u32, extra_length: u32);
+}
+
+/// Gives `out` every symbol of block rows `rows` in the order one non-interleaved scan
+/// codes them (T.81 F.1.2), the DC predicted from the block before the first.
+/// Coefficients too large for a baseline table are an error.
 #[inline(always)]
-fn walk(
-    luma: &Luma,
-    rows: Range<usize>,
-    mut emit: impl FnMut(bool, u8, u32, u32),
-) -> Result<(), JpegError> {
+fn walk(luma: &Luma, rows: Range<usize>, out: &mut impl Symbols) -> Result<(), JpegError> {
     let range = |what: &str| JpegError::Corrupt(format!("{what} coefficient out of range"));
     let mut predictor = match rows.start {
         0 => 0,
@@ -35,7 +39,7 @@ fn walk(
             if size > 11 {
                 return Err(range("DC"));
             }
-            emit(true, size as u8, magnitude_bits(diff, size), size);
+            out.dc(size as u8, magnitude_bits(diff, size), size);
             // Visit only the non-zero AC coefficients.
             let mut nonzero = nonzero_mask(block) & !1;
             let mut last = 0u32; // the previous non-zero position
@@ -44,7 +48,7 @@ fn walk(
                 nonzero &= nonzero - 1;
                 let mut run = k - last - 1;
                 while run > 15 {
-                    emit(false, 0xF0, 0, 0);
+                    out.ac(0xF0, 0, 0);
                     run -= 16;
                 }
                 let value = i32::from(block[k as usize]);
@@ -52,8 +56,7 @@ fn walk(
                 if size > 10 {
                     return Err(range("AC"));
                 }
-                emit(
-                    false,
+                out.ac(
                     ((run as u8) << 4) | size as u8,
                     magnitude_bits(value, size),
                     size,
@@ -61,54 +64,79 @@ fn walk(
                 last = k;
             }
             if last < 63 {
-                emit(false, 0x00, 0, 0);
+                out.ac(0x00, 0, 0);
             }
         }
     }
     Ok(())
 }
 
-/// How often each symbol occurs per table in some block rows, and their extra bits.
+/// How often each symbol occurs per table.
 struct Counts {
     dc: [u32; 256],
     ac: [u32; 256],
-    extra_bits: u64,
 }
 
-fn count(luma: &Luma, rows: Range<usize>) -> Result<Counts, JpegError> {
-    let mut counts = Counts {
-        dc: [0; 256],
-        ac: [0; 256],
-        extra_bits: 0,
-    };
-    walk(luma, rows, |dc, symbol, _, extra_length| {
-        let table = if dc { &mut counts.dc } else { &mut counts.ac };
-        table[usize::from(symbol)] += 1;
-        counts.extra_bits += u64::from(extra_length);
-    })?;
-    Ok(counts)
+impl Symbols for Counts {
+    #[inline(always)]
+    fn dc(&mut self, symbol: u8, _: u32, _: u32) {
+        self.dc[usize::from(symbol)] += 1;
+    }
+    #[inline(always)]
+    fn ac(&mut self, symbol: u8, _: u32, _: u32) {
+        self.ac[usize::from(symbol)] += 1;
+    }
 }
 
-/// The bits `counts` will take once coded with `dc` and `ac`.
-fn coded_bits(counts: &Counts, dc: &EncodeTable, ac: &EncodeTable) -> u64 {
-    let table_bits = |counts: &[u32; 256], table: &EncodeTable| -> u64 {
-        (0..256)
-            .map(|s| u64::from(counts[s]) * u64::from(table.code_length(s as u8)))
+impl Counts {
+    fn of(luma: &Luma, rows: Range<usize>) -> Result<Counts, JpegError> {
+        let mut counts = Counts {
+            dc: [0; 256],
+            ac: [0; 256],
+        };
+        walk(luma, rows, &mut counts)?;
+        Ok(counts)
+    }
+
+    fn add(&mut self, more: &Counts) {
+        for (all, more) in self.dc.iter_mut().zip(&more.dc) {
+            *all += more;
+        }
+        for (all, more) in self.ac.iter_mut().zip(&more.ac) {
+            *all += more;
+        }
+    }
+
+    /// The bits these symbols take once coded with `dc` and `ac`, extra bits included
+    /// (a symbol's category is the number of its extra bits).
+    fn coded_bits(&self, dc: &EncodeTable, ac: &EncodeTable) -> u64 {
+        (0..=255u8)
+            .map(|s| {
+                let dc_bits = u64::from(dc.code_length(s)) + u64::from(s);
+                let ac_bits = u64::from(ac.code_length(s)) + u64::from(s & 15);
+                u64::from(self.dc[usize::from(s)]) * dc_bits
+                    + u64::from(self.ac[usize::from(s)]) * ac_bits
+            })
             .sum()
-    };
-    counts.extra_bits + table_bits(&counts.dc, dc) + table_bits(&counts.ac, ac)
+    }
 }
 
-fn code(
-    luma: &Luma,
-    rows: Range<usize>,
-    tables: (&EncodeTable, &EncodeTable),
-    sink: &mut impl BitSink,
-) -> Result<(), JpegError> {
-    walk(luma, rows, |dc, symbol, extra, extra_length| {
-        let table = if dc { tables.0 } else { tables.1 };
-        sink.symbol(table, symbol, extra, extra_length);
-    })
+/// Codes symbols into a bit sink with the two tables.
+struct Coder<'t, S> {
+    dc: &'t EncodeTable,
+    ac: &'t EncodeTable,
+    sink: S,
+}
+
+impl<S: BitSink> Symbols for Coder<'_, S> {
+    #[inline(always)]
+    fn dc(&mut self, symbol: u8, extra: u32, extra_length: u32) {
+        self.sink.symbol(self.dc, symbol, extra, extra_length);
+    }
+    #[inline(always)]
+    fn ac(&mut self, symbol: u8, extra: u32, extra_length: u32) {
+        self.sink.symbol(self.ac, symbol, extra, extra_length);
+    }
 }
 
 /// Runs `first` and `second`: at once, `second` on another thread, if `parallel`.
@@ -151,31 +179,36 @@ pub fn write_grey(
     height: usize,
     segments: &[Segment],
 ) -> Result<Vec<u8>, JpegError> {
-    let parallel = luma.blocks_w * luma.blocks_h >= 2 * BLOCKS_PER_THREAD;
-    let split = if parallel {
+    let split = if luma.blocks_w * luma.blocks_h >= 2 * BLOCKS_PER_THREAD {
         luma.blocks_h / 2
     } else {
         luma.blocks_h
     };
+    write_split(luma, (width, height), segments, split)
+}
+
+/// [`write_grey`], with block rows from `split` on counted and coded on a second
+/// thread (none if it is the last row).
+fn write_split(
+    luma: &Luma,
+    (width, height): (usize, usize),
+    segments: &[Segment],
+    split: usize,
+) -> Result<Vec<u8>, JpegError> {
+    let parallel = split < luma.blocks_h;
     let (top, bottom) = (0..split, split..luma.blocks_h);
     let (counts, bottom_counts) = both(
         parallel,
-        || count(luma, top.clone()),
-        || count(luma, bottom.clone()),
+        || Counts::of(luma, top.clone()),
+        || Counts::of(luma, bottom.clone()),
     );
     let (mut counts, bottom_counts) = (counts?, bottom_counts?);
-    for (all, more) in counts.dc.iter_mut().zip(&bottom_counts.dc) {
-        *all += more;
-    }
-    for (all, more) in counts.ac.iter_mut().zip(&bottom_counts.ac) {
-        *all += more;
-    }
+    counts.add(&bottom_counts);
     let dc = EncodeTable::optimal(&counts.dc);
     let ac = EncodeTable::optimal(&counts.ac);
-    let tables = (&dc, &ac);
-    let bottom_bits = coded_bits(&bottom_counts, &dc, &ac);
+    let bottom_bits = bottom_counts.coded_bits(&dc, &ac);
     // Stuffing adds about one byte in 256.
-    let capacity = (coded_bits(&counts, &dc, &ac) / 8) as usize * 257 / 256 + 4096;
+    let capacity = (counts.coded_bits(&dc, &ac) / 8) as usize * 257 / 256 + 4096;
 
     let mut out =
         Vec::with_capacity(capacity + segments.iter().map(|s| s.payload.len() + 4).sum::<usize>());
@@ -203,18 +236,64 @@ pub fn write_grey(
     segment(&mut out, 0xC4, &huffman_segment(0x00, &dc));
     segment(&mut out, 0xC4, &huffman_segment(0x10, &ac));
     segment(&mut out, 0xDA, &[1, 1, 0x00, 0, 63, 0]);
-    let mut writer = BitWriter::new(out);
+    let mut top_coder = Coder {
+        dc: &dc,
+        ac: &ac,
+        sink: BitWriter::new(out),
+    };
     let (top_coded, bottom) = both(
         parallel,
-        || code(luma, top, tables, &mut writer),
+        || walk(luma, top, &mut top_coder),
         || {
-            let mut raw = RawBits::with_capacity(bottom_bits);
-            code(luma, bottom, tables, &mut raw).map(|()| raw)
+            let mut bottom_coder = Coder {
+                dc: &dc,
+                ac: &ac,
+                sink: RawBits::with_capacity(bottom_bits),
+            };
+            walk(luma, bottom, &mut bottom_coder).map(|()| bottom_coder.sink)
         },
     );
     top_coded?;
+    let mut writer = top_coder.sink;
     writer.append(&bottom?);
     let mut out = writer.finish();
     out.extend_from_slice(&[0xFF, 0xD9]);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bytes_are_the_same_wherever_the_work_is_split() {
+        let (blocks_w, blocks_h) = (7, 9);
+        let mut blocks = vec![[0i16; 64]; blocks_w * blocks_h];
+        for (i, block) in blocks.iter_mut().enumerate() {
+            for (k, c) in block.iter_mut().enumerate() {
+                let x = (i * 131 + k * 71) % 97;
+                *c = match x {
+                    0..=40 => 0,
+                    _ => (x as i16 - 68) * if k == 0 { 37 } else { 5 },
+                };
+            }
+        }
+        let luma = Luma {
+            blocks,
+            stride: blocks_w,
+            blocks_w,
+            blocks_h,
+            quant: [1; 64],
+        };
+        let size = (blocks_w * 8, blocks_h * 8);
+        let whole = write_split(&luma, size, &[], blocks_h).unwrap();
+        for split in [0, 1, 4, blocks_h - 1] {
+            assert!(
+                whole == write_split(&luma, size, &[], split).unwrap(),
+                "split at {split}"
+            );
+        }
+        let decoded = image::load_from_memory(&whole).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (56, 72));
+    }
 }
