@@ -115,10 +115,11 @@ impl EncodeTable {
 /// Where coded bits go: the file itself ([`BitWriter`]) or a stretch to be joined to
 /// it later ([`RawBits`]).
 pub trait BitSink {
-    /// Appends the low `length` (at most 32) bits of `value`.
+    /// Appends `length` bits (1 to 32): `value`, which has no bits set above them.
     fn put(&mut self, value: u32, length: u32);
 
-    /// A symbol's code followed by `extra_length` extra bits.
+    /// A symbol's code followed by `extra_length` extra bits (`extra`, nothing above
+    /// them); the symbol has a code in `table`.
     #[inline(always)]
     fn symbol(&mut self, table: &EncodeTable, symbol: u8, extra: u32, extra_length: u32) {
         let (code, length) = table.codes[usize::from(symbol)];
@@ -139,10 +140,8 @@ pub struct BitWriter {
 impl BitSink for BitWriter {
     #[inline(always)]
     fn put(&mut self, value: u32, length: u32) {
-        if length == 0 {
-            return;
-        }
-        self.buffer = (self.buffer << length) | u64::from(value & (u32::MAX >> (32 - length)));
+        debug_assert!((1..=32).contains(&length) && u64::from(value) >> length == 0);
+        self.buffer = (self.buffer << length) | u64::from(value);
         self.bits += length;
         if self.bits >= 32 {
             self.bits -= 32;
@@ -177,13 +176,17 @@ impl BitWriter {
         for &word in &raw.words {
             self.put(word, 32);
         }
-        self.put(raw.buffer as u32, raw.bits);
+        if raw.bits > 0 {
+            self.put(raw.buffer as u32 & ((1 << raw.bits) - 1), raw.bits);
+        }
     }
 
     /// Pads the last byte with one bits and returns the output.
     pub fn finish(mut self) -> Vec<u8> {
         let pad = (8 - self.bits % 8) % 8;
-        self.put((1 << pad) - 1, pad);
+        if pad > 0 {
+            self.put((1 << pad) - 1, pad);
+        }
         // Whole bytes still buffered.
         while self.bits >= 8 {
             self.bits -= 8;
@@ -219,10 +222,8 @@ impl RawBits {
 impl BitSink for RawBits {
     #[inline(always)]
     fn put(&mut self, value: u32, length: u32) {
-        if length == 0 {
-            return;
-        }
-        self.buffer = (self.buffer << length) | u64::from(value & (u32::MAX >> (32 - length)));
+        debug_assert!((1..=32).contains(&length) && u64::from(value) >> length == 0);
+        self.buffer = (self.buffer << length) | u64::from(value);
         self.bits += length;
         if self.bits >= 32 {
             self.bits -= 32;
