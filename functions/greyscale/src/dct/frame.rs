@@ -101,7 +101,7 @@ pub fn read_frame(
         .enumerate()
         .map(
             |(i, c)| match (i, keep_luma && full_resolution, progressive) {
-                (0, true, _) => Blocks::Values(vec![[0; 64]; c.stride * c.rows]),
+                (0, true, _) => Blocks::Values(zeroed_blocks(c.stride * c.rows)),
                 (_, _, true) => Blocks::Nonzero(vec![0; c.stride * c.rows]),
                 (_, _, false) => Blocks::Discard,
             },
@@ -116,4 +116,11 @@ pub fn read_frame(
         blocks,
         luma_quant: None,
     })
+}
+
+/// `count` blocks of zeros. Asked for as `[[i16; 16]; 4]`, a type `vec!` knows to
+/// take from the allocator already zeroed (`[i16; 64]` it would fill with a loop,
+/// touching every page up front); the two have the same layout.
+fn zeroed_blocks(count: usize) -> Vec<[i16; 64]> {
+    bytemuck::allocation::cast_vec::<[[i16; 16]; 4], [i16; 64]>(vec![[[0; 16]; 4]; count])
 }
