@@ -130,33 +130,56 @@ pub trait BitSink {
     }
 }
 
+/// Bits not yet whole 32-bit words, MSB first.
+#[derive(Default)]
+struct Pending {
+    buffer: u64,
+    bits: u32,
+}
+
+impl Pending {
+    /// Adds `length` bits (1 to 32, nothing set above them); returns the next whole
+    /// word when there is one.
+    #[inline(always)]
+    fn push(&mut self, value: u32, length: u32) -> Option<u32> {
+        debug_assert!((1..=32).contains(&length) && u64::from(value) >> length == 0);
+        self.buffer = (self.buffer << length) | u64::from(value);
+        self.bits += length;
+        if self.bits < 32 {
+            return None;
+        }
+        self.bits -= 32;
+        Some((self.buffer >> self.bits) as u32)
+    }
+
+    /// The bits left over (fewer than 32) and how many they are, if any.
+    fn rest(&self) -> Option<(u32, u32)> {
+        (self.bits > 0).then(|| {
+            let value = (self.buffer as u32) & (u32::MAX >> (32 - self.bits));
+            (value, self.bits)
+        })
+    }
+}
+
 /// Writes bits MSB first, stuffing a zero byte after every 0xFF.
 pub struct BitWriter {
     pub out: Vec<u8>,
-    buffer: u64,
-    bits: u32,
+    pending: Pending,
 }
 
 impl BitSink for BitWriter {
     #[inline(always)]
     fn put(&mut self, value: u32, length: u32) {
-        debug_assert!((1..=32).contains(&length) && u64::from(value) >> length == 0);
-        self.buffer = (self.buffer << length) | u64::from(value);
-        self.bits += length;
-        if self.bits >= 32 {
-            self.bits -= 32;
-            let word = (self.buffer >> self.bits) as u32;
-            let inverted = !word;
-            // No 0xFF byte in `word` (no zero byte in its inverse): copy it whole.
-            if inverted.wrapping_sub(0x0101_0101) & !inverted & 0x8080_8080 == 0 {
-                self.out.extend_from_slice(&word.to_be_bytes());
-            } else {
-                for byte in word.to_be_bytes() {
-                    self.out.push(byte);
-                    if byte == 0xFF {
-                        self.out.push(0);
-                    }
-                }
+        let Some(word) = self.pending.push(value, length) else {
+            return;
+        };
+        let inverted = !word;
+        // No 0xFF byte in `word` (no zero byte in its inverse): copy it whole.
+        if inverted.wrapping_sub(0x0101_0101) & !inverted & 0x8080_8080 == 0 {
+            self.out.extend_from_slice(&word.to_be_bytes());
+        } else {
+            for byte in word.to_be_bytes() {
+                self.push_byte(byte);
             }
         }
     }
@@ -166,8 +189,14 @@ impl BitWriter {
     pub fn new(out: Vec<u8>) -> BitWriter {
         BitWriter {
             out,
-            buffer: 0,
-            bits: 0,
+            pending: Pending::default(),
+        }
+    }
+
+    fn push_byte(&mut self, byte: u8) {
+        self.out.push(byte);
+        if byte == 0xFF {
+            self.out.push(0);
         }
     }
 
@@ -176,25 +205,22 @@ impl BitWriter {
         for &word in &raw.words {
             self.put(word, 32);
         }
-        if raw.bits > 0 {
-            self.put(raw.buffer as u32 & ((1 << raw.bits) - 1), raw.bits);
+        if let Some((value, length)) = raw.pending.rest() {
+            self.put(value, length);
         }
     }
 
     /// Pads the last byte with one bits and returns the output.
     pub fn finish(mut self) -> Vec<u8> {
-        let pad = (8 - self.bits % 8) % 8;
+        let pad = (8 - self.pending.bits % 8) % 8;
         if pad > 0 {
             self.put((1 << pad) - 1, pad);
         }
         // Whole bytes still buffered.
-        while self.bits >= 8 {
-            self.bits -= 8;
-            let byte = (self.buffer >> self.bits) as u8;
-            self.out.push(byte);
-            if byte == 0xFF {
-                self.out.push(0);
-            }
+        let Pending { buffer, mut bits } = self.pending;
+        while bits >= 8 {
+            bits -= 8;
+            self.push_byte((buffer >> bits) as u8);
         }
         self.out
     }
@@ -204,8 +230,7 @@ impl BitWriter {
 /// apart from the rest (on another thread) and joined with [`BitWriter::append`].
 pub struct RawBits {
     words: Vec<u32>,
-    buffer: u64,
-    bits: u32,
+    pending: Pending,
 }
 
 impl RawBits {
@@ -213,8 +238,7 @@ impl RawBits {
     pub fn with_capacity(bits: u64) -> RawBits {
         RawBits {
             words: Vec::with_capacity((bits / 32 + 1) as usize),
-            buffer: 0,
-            bits: 0,
+            pending: Pending::default(),
         }
     }
 }
@@ -222,12 +246,8 @@ impl RawBits {
 impl BitSink for RawBits {
     #[inline(always)]
     fn put(&mut self, value: u32, length: u32) {
-        debug_assert!((1..=32).contains(&length) && u64::from(value) >> length == 0);
-        self.buffer = (self.buffer << length) | u64::from(value);
-        self.bits += length;
-        if self.bits >= 32 {
-            self.bits -= 32;
-            self.words.push((self.buffer >> self.bits) as u32);
+        if let Some(word) = self.pending.push(value, length) {
+            self.words.push(word);
         }
     }
 }
