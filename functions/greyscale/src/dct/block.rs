@@ -8,6 +8,8 @@ use super::scan::Pass;
 /// The coefficient operations a scan performs on one block.
 pub trait Coefficients {
     fn set(&mut self, k: usize, value: i32);
+    /// Sets coefficient `k` to the next `size` bits (non-zero, T.81 F.2.2.1) << `al`.
+    fn set_read(&mut self, k: usize, size: u32, al: u32, reader: &mut BitReader);
     /// Reads a correction bit for each coefficient in `pending` (all non-zero), in
     /// order, and adds `bit` to the magnitude of those whose bit is set and whose
     /// magnitude has it clear.
@@ -19,6 +21,10 @@ pub trait Coefficients {
 }
 
 impl Coefficients for [i16; 64] {
+    #[inline(always)]
+    fn set_read(&mut self, k: usize, size: u32, al: u32, reader: &mut BitReader) {
+        self.set(k, reader.signed(size) * (1 << al));
+    }
     #[inline(always)]
     fn set(&mut self, k: usize, value: i32) {
         self[k] = value.clamp(i16::MIN.into(), i16::MAX.into()) as i16;
@@ -47,6 +53,12 @@ impl Coefficients for [i16; 64] {
 }
 
 impl Coefficients for u64 {
+    /// The value read is not needed: a coefficient with a size is non-zero.
+    #[inline(always)]
+    fn set_read(&mut self, k: usize, size: u32, _: u32, reader: &mut BitReader) {
+        reader.bits(size);
+        *self |= 1 << k;
+    }
     #[inline(always)]
     fn set(&mut self, k: usize, value: i32) {
         if value != 0 {
@@ -112,7 +124,7 @@ pub fn decode_block<C: Coefficients>(
                     if k > 63 {
                         return Err(JpegError::Corrupt("AC coefficients past the block".into()));
                     }
-                    block.set(k, reader.signed(size));
+                    block.set_read(k, size, 0, reader);
                     k += 1;
                 }
             }
@@ -144,7 +156,7 @@ pub fn decode_block<C: Coefficients>(
                 if k > 63 {
                     return Err(JpegError::Corrupt("AC coefficients past the block".into()));
                 }
-                block.set(k, reader.signed(size) * (1 << al));
+                block.set_read(k, size, al, reader);
                 k += 1;
             }
         }
