@@ -34,12 +34,12 @@ impl Coefficients for [i16; 64] {
         while pending != 0 {
             let k = pending.trailing_zeros() as usize;
             pending &= pending - 1;
-            if reader.bit() {
-                let c = i32::from(self[k]);
-                if c & bit == 0 {
-                    self.set(k, if c >= 0 { c + bit } else { c - bit });
-                }
-            }
+            // Without branches: the bits, and the coefficients' signs, are random.
+            let c = i32::from(self[k]);
+            let sign = c >> 31; // 0 or -1
+            let corrected = reader.bits(1) as i32 & i32::from(c & bit == 0);
+            let step = ((bit ^ sign) - sign) * corrected; // ±bit, or 0
+            self.set(k, c + step);
         }
     }
     #[inline(always)]
@@ -177,7 +177,7 @@ pub fn decode_block<C: Coefficients>(
                         if size != 1 {
                             return Err(JpegError::Corrupt("bad refinement code".into()));
                         }
-                        value = if reader.bit() { plus } else { minus };
+                        value = std::hint::select_unpredictable(reader.bit(), plus, minus);
                     } else if run != 15 {
                         *eob_run = (1 << run) + reader.bits(run);
                         break;

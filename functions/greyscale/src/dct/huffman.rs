@@ -174,11 +174,10 @@ impl<'a> BitReader<'a> {
             return 0;
         }
         let value = self.bits(n) as i32;
-        if value < 1 << (n - 1) {
-            value - (1 << n) + 1
-        } else {
-            value
-        }
+        // Below 2^(n-1) (top bit clear) it is negative: value - 2^n + 1. Without a
+        // branch, as signs are random.
+        let negative = (value >> (n - 1)) ^ 1;
+        value - negative * ((1 << n) - 1)
     }
 
     #[inline(always)]

@@ -1,7 +1,8 @@
 //! Reads a JPEG down to its quantised DCT coefficients: markers, tables, and every scan
 //! (baseline, extended and progressive Huffman; interleaved or not; restart markers).
 //! Only the first component's coefficients are kept; the others are decoded just far
-//! enough to find where each scan ends and to notice a truncated file.
+//! enough to notice a truncated file — their non-interleaved scans in the background
+//! (module `background`) while this thread skips to the next marker.
 
 use super::background::{Background, Job};
 use super::frame::{Frame, read_frame};
