@@ -68,9 +68,7 @@ impl Coefficients for u64 {
     /// Only which coefficients are non-zero is kept, and corrections do not change it.
     #[inline(always)]
     fn correct(&mut self, pending: u64, _: i32, reader: &mut BitReader) {
-        for _ in 0..pending.count_ones() {
-            reader.bit();
-        }
+        reader.skip(pending.count_ones());
     }
     #[inline(always)]
     fn or_dc(&mut self, _: i32) {}

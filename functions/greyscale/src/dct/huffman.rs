@@ -167,6 +167,20 @@ impl<'a> BitReader<'a> {
         self.bits(1) == 1
     }
 
+    /// Skips `n` bits (at most 64).
+    #[inline(always)]
+    pub fn skip(&mut self, mut n: u32) {
+        if n > 48 {
+            self.bits(32);
+            n -= 32;
+        }
+        if self.bits < n {
+            self.refill(); // to at least 57 bits
+        }
+        self.buffer <<= n;
+        self.bits -= n;
+    }
+
     /// `n` bits as a signed coefficient (T.81 F.2.2.1 EXTEND).
     #[inline(always)]
     pub fn signed(&mut self, n: u32) -> i32 {
