@@ -248,6 +248,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn skipping_bits_is_reading_them() {
+        let data: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37) | 1).collect();
+        for n in [0, 1, 7, 31, 48, 49, 63, 64] {
+            let (mut skipped, mut read) = (BitReader::new(&data, 0), BitReader::new(&data, 0));
+            read.bits(3);
+            skipped.bits(3);
+            skipped.skip(n);
+            for _ in 0..n / 16 {
+                read.bits(16);
+            }
+            read.bits(n % 16);
+            assert_eq!(skipped.bits(32), read.bits(32), "skip {n}");
+        }
+    }
+
+    #[test]
     fn reading_past_the_end_is_noticed() {
         let mut reader = BitReader::new(&[0xAB, 0xFF, 0xD9], 0);
         assert_eq!(reader.bits(8), 0xAB);
