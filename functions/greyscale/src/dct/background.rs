@@ -8,7 +8,7 @@ use super::frame::Component;
 use super::huffman::{BitReader, DecodeTable};
 use super::scan::{Blocks, Pass, SingleScan};
 use std::sync::mpsc;
-use std::thread::{Scope, ScopedJoinHandle};
+use std::thread::{self, Scope, ScopedJoinHandle};
 
 /// One non-interleaved scan to decode, with copies of what it was coded with.
 pub struct Job {
@@ -29,12 +29,19 @@ pub struct Job {
 pub struct Background<'scope, 'env> {
     scope: &'scope Scope<'scope, 'env>,
     data: &'env [u8],
-    worker: Option<Worker<'scope>>,
+    runner: Runner<'scope>,
 }
 
-struct Worker<'scope> {
-    jobs: mpsc::Sender<Job>,
-    verdict: ScopedJoinHandle<'scope, Result<bool, JpegError>>,
+enum Runner<'scope> {
+    /// No job yet.
+    Idle,
+    Thread {
+        jobs: mpsc::Sender<Job>,
+        verdict: ScopedJoinHandle<'scope, Result<bool, JpegError>>,
+    },
+    /// No thread could be started (a process at its thread limit): the jobs are
+    /// decoded as they come.
+    Here(Verifier),
 }
 
 impl<'scope, 'env> Background<'scope, 'env> {
@@ -42,41 +49,76 @@ impl<'scope, 'env> Background<'scope, 'env> {
         Background {
             scope,
             data,
-            worker: None,
+            runner: Runner::Idle,
         }
     }
 
     pub fn send(&mut self, job: Job) {
         let data = self.data;
-        let worker = self.worker.get_or_insert_with(|| {
+        if let Runner::Idle = self.runner {
             let (jobs, queue) = mpsc::channel();
-            let verdict = self.scope.spawn(move || decode_all(data, queue));
-            Worker { jobs, verdict }
-        });
-        // A send fails only once the worker has stopped at a scan that is not whole,
-        // and then its verdict is already known.
-        let _ = worker.jobs.send(job);
+            let worker = move || {
+                let mut verifier = Verifier::default();
+                for job in queue {
+                    if !verifier.take(data, job) {
+                        break;
+                    }
+                }
+                verifier.verdict
+            };
+            self.runner = match thread::Builder::new().spawn_scoped(self.scope, worker) {
+                Ok(verdict) => Runner::Thread { jobs, verdict },
+                Err(_) => Runner::Here(Verifier::default()),
+            };
+        }
+        match &mut self.runner {
+            // A send fails only once the worker has stopped at a scan that is not
+            // whole, and then its verdict is already known.
+            Runner::Thread { jobs, .. } => drop(jobs.send(job)),
+            Runner::Here(verifier) => drop(verifier.take(data, job)),
+            Runner::Idle => {} // started above
+        }
     }
 
     /// Waits for the jobs sent: `Ok(false)` if a scan's data ended before its last
     /// block, the first error otherwise, in file order.
     pub fn finish(self) -> Result<bool, JpegError> {
-        match self.worker {
-            None => Ok(true),
-            Some(Worker { jobs, verdict }) => {
+        match self.runner {
+            Runner::Idle => Ok(true),
+            Runner::Thread { jobs, verdict } => {
                 drop(jobs);
                 verdict
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             }
+            Runner::Here(verifier) => verifier.verdict,
         }
     }
 }
 
-fn decode_all(data: &[u8], queue: mpsc::Receiver<Job>) -> Result<bool, JpegError> {
-    let mut blocks: [Option<Blocks>; 4] = Default::default();
-    for job in queue {
-        let kept = &mut blocks[job.index];
+/// Decodes jobs in order until one is not whole or is corrupt.
+struct Verifier {
+    /// Each component's blocks, once handed over.
+    blocks: [Option<Blocks>; 4],
+    verdict: Result<bool, JpegError>,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Verifier {
+            blocks: Default::default(),
+            verdict: Ok(true),
+        }
+    }
+}
+
+impl Verifier {
+    /// Decodes `job` unless a verdict is already in; `false` once one is.
+    fn take(&mut self, data: &[u8], job: Job) -> bool {
+        if !matches!(self.verdict, Ok(true)) {
+            return false;
+        }
+        let kept = &mut self.blocks[job.index];
         if let Some(handed_over) = job.blocks {
             *kept = Some(handed_over);
         }
@@ -88,9 +130,7 @@ fn decode_all(data: &[u8], queue: mpsc::Receiver<Job>) -> Result<bool, JpegError
             restart_interval: job.restart_interval,
         };
         let mut reader = BitReader::new(data, job.start);
-        if !scan.decode(kept.get_or_insert(Blocks::Discard), &mut reader)? {
-            return Ok(false);
-        }
+        self.verdict = scan.decode(kept.get_or_insert(Blocks::Discard), &mut reader);
+        matches!(self.verdict, Ok(true))
     }
-    Ok(true)
 }

@@ -139,7 +139,8 @@ impl<S: BitSink> Symbols for Coder<'_, S> {
     }
 }
 
-/// Runs `first` and `second`: at once, `second` on another thread, if `parallel`.
+/// Runs `first` and `second`: at once, `second` on another thread, if `parallel` (and
+/// a thread can be started).
 fn both<A, B: Send>(
     parallel: bool,
     first: impl FnOnce() -> A,
@@ -148,12 +149,27 @@ fn both<A, B: Send>(
     if !parallel {
         return (first(), second());
     }
+    // Where `second` waits, so that this thread can still run it if no thread starts.
+    let waiting = std::sync::Mutex::new(Some(second));
+    let take = || {
+        waiting
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .map(|second| second())
+    };
     thread::scope(|scope| {
-        let second = scope.spawn(second);
+        let spawned = thread::Builder::new().spawn_scoped(scope, take);
         let first = first();
-        let second = second
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let second = spawned
+            .ok()
+            .and_then(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .or_else(take)
+            .expect("run on one thread or the other");
         (first, second)
     })
 }
