@@ -1,5 +1,5 @@
-//! Huffman coding for JPEG: decoding tables and the bit reader over entropy-coded data,
-//! and optimal tables (ITU T.81 Annex K.2, as libjpeg builds them) with the bit writer.
+//! Huffman decoding for JPEG: decoding tables and the bit reader over entropy-coded
+//! data. The encoding side is [`super::encode`].
 
 use super::JpegError;
 
@@ -7,6 +7,7 @@ use super::JpegError;
 const LOOKUP_BITS: u32 = 11;
 
 /// A decoding table built from a DHT segment.
+#[derive(Clone)]
 pub struct DecodeTable {
     /// `(length << 8) | symbol` for every `LOOKUP_BITS`-bit prefix; 0 = a longer code.
     lookup: Vec<u16>,
@@ -87,6 +88,23 @@ impl<'a> BitReader<'a> {
     }
 
     fn refill(&mut self) {
+        // Eight bytes at once when none of them is 0xFF (no stuffing, no marker): the
+        // whole bytes that fit are taken, and the bits of a partial one below them
+        // are the same ones the next refill puts there.
+        if let Some(chunk) = self.data.get(self.pos..self.pos + 8) {
+            let word = u64::from_be_bytes(chunk.try_into().expect("eight bytes"));
+            let inverted = !word;
+            if !self.at_marker
+                && inverted.wrapping_sub(0x0101_0101_0101_0101) & !inverted & 0x8080_8080_8080_8080
+                    == 0
+            {
+                let taken = (64 - self.bits) / 8;
+                self.buffer |= word >> self.bits;
+                self.bits += 8 * taken;
+                self.pos += taken as usize;
+                return;
+            }
+        }
         while self.bits <= 56 {
             let byte = if self.at_marker {
                 self.virtual_bits += 8;
@@ -149,6 +167,20 @@ impl<'a> BitReader<'a> {
         self.bits(1) == 1
     }
 
+    /// Skips `n` bits (at most 64).
+    #[inline(always)]
+    pub fn skip(&mut self, mut n: u32) {
+        if n > 48 {
+            self.bits(32);
+            n -= 32;
+        }
+        if self.bits < n {
+            self.refill(); // to at least 57 bits
+        }
+        self.buffer <<= n;
+        self.bits -= n;
+    }
+
     /// `n` bits as a signed coefficient (T.81 F.2.2.1 EXTEND).
     #[inline(always)]
     pub fn signed(&mut self, n: u32) -> i32 {
@@ -156,11 +188,10 @@ impl<'a> BitReader<'a> {
             return 0;
         }
         let value = self.bits(n) as i32;
-        if value < 1 << (n - 1) {
-            value - (1 << n) + 1
-        } else {
-            value
-        }
+        // Below 2^(n-1) (top bit clear) it is negative: value - 2^n + 1. Without a
+        // branch, as signs are random.
+        let negative = (value >> (n - 1)) ^ 1;
+        value - negative * ((1 << n) - 1)
     }
 
     #[inline(always)]
@@ -212,219 +243,24 @@ impl<'a> BitReader<'a> {
     }
 }
 
-/// Code lengths and codes for one table, as a DHT segment and for encoding.
-pub struct EncodeTable {
-    pub counts: [u8; 16],
-    pub symbols: Vec<u8>,
-    /// `(code, length)` per symbol.
-    codes: [(u16, u8); 256],
-}
-
-impl EncodeTable {
-    /// The optimal table for these symbol frequencies (libjpeg's jpeg_gen_optimal_table:
-    /// codes at most 16 bits, and no code of all ones).
-    pub fn optimal(frequencies: &[u32; 256]) -> EncodeTable {
-        let mut freq = [0i64; 257];
-        for (f, &v) in freq.iter_mut().zip(frequencies) {
-            *f = i64::from(v);
-        }
-        freq[256] = 1; // reserves the all-ones code
-        let mut code_size = [0usize; 257];
-        let mut others = [-1i32; 257];
-        loop {
-            let smallest = |exclude: Option<usize>, freq: &[i64; 257]| {
-                let mut best: Option<usize> = None;
-                for i in 0..257 {
-                    if freq[i] > 0 && Some(i) != exclude && best.is_none_or(|b| freq[i] <= freq[b])
-                    {
-                        best = Some(i);
-                    }
-                }
-                best
-            };
-            let Some(c1) = smallest(None, &freq) else {
-                break;
-            };
-            let Some(c2) = smallest(Some(c1), &freq) else {
-                break;
-            };
-            freq[c1] += freq[c2];
-            freq[c2] = 0;
-            let mut c = c1;
-            code_size[c] += 1;
-            while others[c] >= 0 {
-                c = others[c] as usize;
-                code_size[c] += 1;
-            }
-            others[c] = c2 as i32;
-            let mut c = c2;
-            code_size[c] += 1;
-            while others[c] >= 0 {
-                c = others[c] as usize;
-                code_size[c] += 1;
-            }
-        }
-        let mut bits = [0u32; 33];
-        for &size in &code_size {
-            if size > 0 {
-                bits[size.min(32)] += 1;
-            }
-        }
-        for i in (17..=32).rev() {
-            while bits[i] > 0 {
-                let mut j = i - 2;
-                while bits[j] == 0 {
-                    j -= 1;
-                }
-                bits[i] -= 2;
-                bits[i - 1] += 1;
-                bits[j + 1] += 2;
-                bits[j] -= 1;
-            }
-        }
-        let mut i = 16;
-        while bits[i] == 0 {
-            i -= 1;
-        }
-        bits[i] -= 1; // drop the reserved code
-        let mut counts = [0u8; 16];
-        for (c, &b) in counts.iter_mut().zip(&bits[1..=16]) {
-            *c = b as u8;
-        }
-        let mut symbols = Vec::new();
-        for size in 1..=32 {
-            for (symbol, &s) in code_size.iter().enumerate().take(256) {
-                if s == size {
-                    symbols.push(symbol as u8);
-                }
-            }
-        }
-        symbols.truncate(counts.iter().map(|&c| usize::from(c)).sum());
-        let mut codes = [(0u16, 0u8); 256];
-        let (mut code, mut index) = (0u32, 0usize);
-        for length in 1..=16u8 {
-            for _ in 0..counts[usize::from(length) - 1] {
-                codes[usize::from(symbols[index])] = (code as u16, length);
-                code += 1;
-                index += 1;
-            }
-            code <<= 1;
-        }
-        EncodeTable {
-            counts,
-            symbols,
-            codes,
-        }
-    }
-}
-
-/// Writes bits MSB first, stuffing a zero byte after every 0xFF.
-pub struct BitWriter {
-    pub out: Vec<u8>,
-    buffer: u64,
-    bits: u32,
-}
-
-impl BitWriter {
-    pub fn new(out: Vec<u8>) -> BitWriter {
-        BitWriter {
-            out,
-            buffer: 0,
-            bits: 0,
-        }
-    }
-
-    /// Appends the low `length` (at most 32) bits of `value`.
-    #[inline(always)]
-    pub fn put(&mut self, value: u32, length: u32) {
-        if length == 0 {
-            return;
-        }
-        self.buffer = (self.buffer << length) | u64::from(value & (u32::MAX >> (32 - length)));
-        self.bits += length;
-        if self.bits >= 32 {
-            self.bits -= 32;
-            let word = (self.buffer >> self.bits) as u32;
-            let inverted = !word;
-            // No 0xFF byte in `word` (no zero byte in its inverse): copy it whole.
-            if inverted.wrapping_sub(0x0101_0101) & !inverted & 0x8080_8080 == 0 {
-                self.out.extend_from_slice(&word.to_be_bytes());
-            } else {
-                for byte in word.to_be_bytes() {
-                    self.out.push(byte);
-                    if byte == 0xFF {
-                        self.out.push(0);
-                    }
-                }
-            }
-        }
-    }
-
-    /// A symbol's code followed by `extra_length` extra bits.
-    #[inline(always)]
-    pub fn symbol(&mut self, table: &EncodeTable, symbol: u8, extra: u32, extra_length: u32) {
-        let (code, length) = table.codes[usize::from(symbol)];
-        let length = u32::from(length);
-        self.put(
-            (u32::from(code) << extra_length) | extra,
-            length + extra_length,
-        );
-    }
-
-    /// Pads the last byte with one bits and returns the output.
-    pub fn finish(mut self) -> Vec<u8> {
-        let pad = (8 - self.bits % 8) % 8;
-        self.put((1 << pad) - 1, pad);
-        // Whole bytes still buffered.
-        while self.bits >= 8 {
-            self.bits -= 8;
-            let byte = (self.buffer >> self.bits) as u8;
-            self.out.push(byte);
-            if byte == 0xFF {
-                self.out.push(0);
-            }
-        }
-        self.out
-    }
-}
-
-/// The magnitude category of a coefficient (the number of bits it needs).
-pub fn category(value: i32) -> u32 {
-    32 - value.unsigned_abs().leading_zeros()
-}
-
-/// The low `category` bits that follow a category symbol (T.81 F.1.2.1).
-pub fn magnitude_bits(value: i32, category: u32) -> u32 {
-    let v = if value < 0 { value - 1 } else { value };
-    (v as u32) & ((1u32 << category) - 1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn optimal_codes_round_trip_through_the_decoder() {
-        let mut frequencies = [0u32; 256];
-        for (i, f) in frequencies.iter_mut().enumerate().take(200) {
-            *f = (i as u32 * 7919) % 1000 + 1;
+    fn skipping_bits_is_reading_them() {
+        let data: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37) | 1).collect();
+        for n in [0, 1, 7, 31, 48, 49, 63, 64] {
+            let (mut skipped, mut read) = (BitReader::new(&data, 0), BitReader::new(&data, 0));
+            read.bits(3);
+            skipped.bits(3);
+            skipped.skip(n);
+            for _ in 0..n / 16 {
+                read.bits(16);
+            }
+            read.bits(n % 16);
+            assert_eq!(skipped.bits(32), read.bits(32), "skip {n}");
         }
-        let table = EncodeTable::optimal(&frequencies);
-        assert!(table.counts.iter().map(|&c| usize::from(c)).sum::<usize>() == 200);
-        let decode = DecodeTable::new(&table.counts, &table.symbols).unwrap();
-        let mut writer = BitWriter::new(Vec::new());
-        for symbol in 0..200u8 {
-            writer.symbol(&table, symbol, magnitude_bits(-5, 3), 3);
-            writer.put(0xFF, 8); // stuffed
-        }
-        let data = writer.finish();
-        let mut reader = BitReader::new(&data, 0);
-        for symbol in 0..200u8 {
-            assert_eq!(reader.decode(&decode).unwrap(), symbol);
-            assert_eq!(reader.signed(3), -5);
-            assert_eq!(reader.bits(8), 0xFF);
-        }
-        assert!(!reader.overran());
     }
 
     #[test]
@@ -434,18 +270,5 @@ mod tests {
         assert!(!reader.overran());
         reader.bits(1);
         assert!(reader.overran());
-    }
-
-    #[test]
-    fn categories() {
-        assert_eq!(category(0), 0);
-        assert_eq!(category(1), 1);
-        assert_eq!(category(-1), 1);
-        assert_eq!(category(-1023), 10);
-        assert_eq!(category(2047), 11);
-        assert_eq!(magnitude_bits(-1, 1), 0);
-        assert_eq!(magnitude_bits(1, 1), 1);
-        assert_eq!(magnitude_bits(-3, 2), 0);
-        assert_eq!(magnitude_bits(-2, 2), 1);
     }
 }

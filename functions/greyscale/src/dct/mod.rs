@@ -4,12 +4,19 @@
 //! `jpegtran -grayscale` does. Nothing is re-quantised: the output decodes to exactly
 //! the input's luma, and converting the result again gives the same bytes.
 //!
-//! [`read`] decodes the entropy-coded data of every scan (baseline, extended or
-//! progressive, any subsampling, restart markers) and tells a truncated file from a
-//! whole one; [`write_grey`] re-codes the coefficients with optimal Huffman tables.
+//! [`read`] parses the markers (`frame`: the SOF) and decodes the entropy-coded data of
+//! every scan (`scan`, `block`, `huffman`: baseline, extended or progressive, any
+//! subsampling, restart markers), the chroma on a second thread (`background`), and
+//! tells a truncated file from a whole one; [`write_grey`] re-codes the coefficients
+//! with optimal Huffman tables (`encode`).
 
+mod background;
+mod block;
+mod encode;
+mod frame;
 mod huffman;
 mod read;
+mod scan;
 mod write;
 
 pub use read::{Colour, read};
@@ -42,6 +49,7 @@ pub struct Segment<'a> {
 }
 
 /// Bit k set where coefficient k of a block is non-zero.
+#[inline]
 pub fn nonzero_mask(block: &[i16; 64]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     {
