@@ -18,27 +18,6 @@ pub fn arg(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-/// A stack.yml for the load tools: the three functions of this repository, each with
-/// `min_replicas` replicas, the content-addressed ones marked safe to retry.
-pub fn stack(min_replicas: u32) -> String {
-    let function = |name: &str, idempotent: bool| {
-        let retry = if idempotent {
-            "\n    annotations: {greyfaas.idempotent: \"true\"}"
-        } else {
-            ""
-        };
-        format!(
-            "  {name}:\n    lang: rust-hyper\n    handler: {{repo}}/functions/{name}\n    image: greyfaas/{name}:bench\n    labels: {{com.openfaas.scale.min: \"{min_replicas}\"}}{retry}\n    secrets: [s3-access-key, s3-secret-key]\n"
-        )
-    };
-    format!(
-        "provider:\n  name: openfaas\nfunctions:\n{}{}{}",
-        function("fetch-incoming", true),
-        function("greyscale", true),
-        function("get-object", false)
-    )
-}
-
 /// The repository root (bench/ is one level down).
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -112,22 +91,6 @@ pub struct Up {
 }
 
 impl Up {
-    /// Starts `greyfaas` (from `bin_dir`) on `stack_text`, in `dir`, and waits until up.
-    pub fn start(
-        bin_dir: &Path,
-        dir: &Path,
-        stack_text: &str,
-        extra: &[&str],
-    ) -> std::io::Result<Up> {
-        std::fs::create_dir_all(dir)?;
-        let stack = dir.join("stack.yml");
-        std::fs::write(
-            &stack,
-            stack_text.replace("{repo}", &repo().display().to_string()),
-        )?;
-        Up::start_file(bin_dir, dir, &stack, extra)
-    }
-
     /// Starts `greyfaas` on the stack file at `stack` as it is, with its data in `dir`.
     pub fn start_file(
         bin_dir: &Path,

@@ -1,5 +1,5 @@
 //! Service benchmark: requests per second and p50/p99 latency through `greyfaas up`'s
-//! gateway at concurrency 1, 4 and 16, for get-object (a ~250 KB and a 1.8 MB object),
+//! gateway, on the shipped stack.yml, at concurrency 1, 4 and 16, for get-object (a ~250 KB and a 1.8 MB object),
 //! greyscale by path (medium JPEG), greyscale raw, and fetch-incoming from a local
 //! server. Each cell runs for a fixed time (default 10 s, at most 20 s) and is also
 //! capped in request count. The load generator, the gateway and the functions share
@@ -7,7 +7,7 @@
 //!
 //! usage: service [--seconds 10] [--only <operation substring>] [--bin-dir target/release] [--corpus DIR]
 
-use greyfaas_bench::{Up, arg, corpus, quantile, repo, serve_corpus, stack};
+use greyfaas_bench::{Up, arg, corpus, quantile, repo, serve_corpus};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,8 +39,10 @@ async fn main() {
         .await
         .expect("corpus server");
     let dir = std::env::temp_dir().join(format!("greyfaas-bench-{}", std::process::id()));
-    let up =
-        Up::start(&bin_dir, &dir, &stack(1), &["--allow-private-networks"]).expect("greyfaas up");
+    // The shipped stack.yml, as users run it (greyscale: max_conversions 1).
+    let stack_file = repo().join("stack.yml");
+    let up = Up::start_file(&bin_dir, &dir, &stack_file, &["--allow-private-networks"])
+        .expect("greyfaas up");
     let gw = up.gateway.clone();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
