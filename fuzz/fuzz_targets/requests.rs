@@ -6,14 +6,14 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let parsed = greyfaas_store::api::parse_json::<serde_json::Value>(data, 8);
+    let parsed = greyfaas_api::request::parse_json::<serde_json::Value>(data, 8);
     if parsed.is_ok() {
-        assert!(greyfaas_store::api::json_depth(data) <= 8);
+        assert!(greyfaas_api::request::json_depth(data) <= 8);
     }
     let Ok(text) = std::str::from_utf8(data) else { return };
     let _ = openfaas_runtime::parse_duration(text);
     if let Ok(url) = url::Url::parse(text) {
-        let guard = fetch::guard::Guard::default();
+        let guard = greyfaas_ssrf_guard::Guard::default();
         let verdict = guard.check_url(&url);
         if let Some(url::Host::Ipv4(ip)) = url.host()
             && (ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified())

@@ -183,7 +183,8 @@ fn store_client(endpoint: &str, data: &Path) -> Result<Store, String> {
         "s3_endpoint" => Some(endpoint.clone()),
         "secret_mount_path" => Some(secrets.clone()),
         other => std::env::var(other).ok(),
-    })?;
+    })
+    .map_err(|e| e.to_string())?;
     Ok(Store::new(config))
 }
 

@@ -5,6 +5,29 @@ use std::path::{Path, PathBuf};
 /// Where OpenFaaS mounts a function's secrets (env `secret_mount_path` moves it).
 pub const DEFAULT_SECRET_PATH: &str = "/var/openfaas/secrets";
 
+/// Every environment name [`StoreConfig::from_lookup`] reads.
+pub const NAMES: &[&str] = &[
+    "secret_mount_path",
+    "s3_endpoint",
+    "s3_region",
+    "incoming_bucket",
+    "processed_bucket",
+    "s3_access_key",
+    "s3_secret_key",
+];
+
+/// Why the store settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no credentials: neither {file} nor env {env} is set")]
+    NoCredentials { file: PathBuf, env: &'static str },
+    #[error("cannot read secret {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Everything needed to reach the store.
 #[derive(Clone)]
 pub struct StoreConfig {
@@ -35,48 +58,59 @@ impl std::fmt::Debug for StoreConfig {
 
 impl StoreConfig {
     /// Reads the configuration from the process environment and secret files.
-    pub fn from_env() -> Result<StoreConfig, String> {
+    pub fn from_env() -> Result<StoreConfig, ConfigError> {
         StoreConfig::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Reads the configuration through `lookup`. Credentials come from the secret files
     /// `s3-access-key` and `s3-secret-key` under `secret_mount_path`; the env variables
     /// `s3_access_key` / `s3_secret_key` are a fallback for local use only.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<StoreConfig, String> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<StoreConfig, ConfigError> {
         let get = |name: &str, default: &str| {
             lookup(name)
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| default.to_string())
         };
         let secrets = PathBuf::from(get("secret_mount_path", DEFAULT_SECRET_PATH));
-        let secret = |file: &str, env: &str| -> Result<String, String> {
+        let secret = |file: &str, env: &'static str| -> Result<String, ConfigError> {
             match read_secret(&secrets.join(file))? {
                 Some(value) => Ok(value),
                 None => lookup(env).filter(|v| !v.is_empty()).ok_or_else(|| {
-                    format!(
-                        "no credentials: neither {} nor env {env} is set",
-                        secrets.join(file).display()
-                    )
+                    ConfigError::NoCredentials {
+                        file: secrets.join(file),
+                        env,
+                    }
                 }),
             }
         };
+        // Both looked up before either error is returned, so the names read are the same
+        // whatever is missing.
+        let (access_key, secret_key) = (
+            secret("s3-access-key", "s3_access_key"),
+            secret("s3-secret-key", "s3_secret_key"),
+        );
         Ok(StoreConfig {
             endpoint: get("s3_endpoint", "http://127.0.0.1:9000"),
             region: get("s3_region", "us-east-1"),
             incoming_bucket: get("incoming_bucket", "incoming"),
             processed_bucket: get("processed_bucket", "processed"),
-            access_key: secret("s3-access-key", "s3_access_key")?,
-            secret_key: secret("s3-secret-key", "s3_secret_key")?,
+            access_key: access_key?,
+            secret_key: secret_key?,
         })
     }
 }
 
 /// A secret file's trimmed content; `None` when the file does not exist.
-fn read_secret(path: &Path) -> Result<Option<String>, String> {
+fn read_secret(path: &Path) -> Result<Option<String>, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text.trim().to_string())),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(format!("cannot read secret {}: {err}", path.display())),
+        Err(source) => Err(ConfigError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -114,6 +148,14 @@ mod tests {
         let err =
             StoreConfig::from_lookup(|k| (k == "secret_mount_path").then(|| "/nonexistent".into()))
                 .unwrap_err();
-        assert!(err.contains("s3_access_key"), "{err}");
+        assert!(err.to_string().contains("s3_access_key"), "{err}");
+    }
+
+    #[test]
+    fn names_are_the_names_read() {
+        let read = openfaas_runtime::settings::names_read(|lookup| {
+            let _ = StoreConfig::from_lookup(lookup);
+        });
+        assert_eq!(read, NAMES.iter().map(|n| n.to_string()).collect());
     }
 }

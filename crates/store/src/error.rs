@@ -1,12 +1,11 @@
-//! What can go wrong talking to the store, and the HTTP status each failure maps to.
+//! What can go wrong talking to the store.
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use http::StatusCode;
 
 /// A failed store operation.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The store cannot be reached, timed out or is failing (503: try again later).
+    /// The store cannot be reached, timed out or is failing (try again later).
     #[error("object store is unavailable: {0}")]
     Unavailable(String),
     /// The object (or its bucket) does not exist.
@@ -15,28 +14,15 @@ pub enum StoreError {
     /// A `Range` outside the object.
     #[error("range not satisfiable")]
     RangeNotSatisfiable,
-    /// The object is larger than the caller will read (413: the same limit as for a
-    /// request body).
+    /// The object is larger than the caller will read.
     #[error("{what} is {size} bytes, over the {limit}-byte limit")]
     TooLarge { what: String, size: u64, limit: u64 },
-    /// The store answered, but not as S3 should (502).
+    /// The store answered, but not as S3 should.
     #[error("object store refused the request: {0}")]
     Rejected(String),
-    /// The store settings are unusable (no credentials, bad endpoint).
+    /// The store settings are unusable (no credentials).
     #[error("object store is not configured: {0}")]
-    Config(String),
-}
-
-impl openfaas_runtime::HttpError for StoreError {
-    fn status(&self) -> StatusCode {
-        match self {
-            StoreError::Unavailable(_) | StoreError::Config(_) => StatusCode::SERVICE_UNAVAILABLE,
-            StoreError::NotFound(_) => StatusCode::NOT_FOUND,
-            StoreError::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-            StoreError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            StoreError::Rejected(_) => StatusCode::BAD_GATEWAY,
-        }
-    }
+    Config(#[from] crate::config::ConfigError),
 }
 
 impl StoreError {

@@ -9,17 +9,16 @@
 //! - [`name`]: object names, paths and the hasher that makes names.
 //! - [`sniff`]: which image format some bytes are, from their magic bytes.
 //! - [`store`]: the S3 client (built once per process) and its operations.
-//! - [`error`]: what can go wrong, and the HTTP status each failure maps to.
-//! - [`api`]: the request checks and answers the functions share (201 + Location, batches).
+//! - [`error`]: what can go wrong (the functions' shared API, `greyfaas-api`, says
+//!   what each failure means over HTTP).
 
-pub mod api;
 pub mod config;
 pub mod error;
 pub mod name;
 pub mod sniff;
 pub mod store;
 
-pub use config::StoreConfig;
+pub use config::{ConfigError, StoreConfig};
 pub use error::StoreError;
 pub use name::{Area, NameHasher, ObjectName, ObjectPath, PathError};
 pub use sniff::ImageFormat;

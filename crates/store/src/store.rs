@@ -76,11 +76,7 @@ static SHARED: OnceCell<Store> = OnceCell::new();
 impl Store {
     /// The process-wide store, configured from the environment on first use.
     pub fn shared() -> Result<&'static Store, StoreError> {
-        SHARED.get_or_try_init(|| {
-            StoreConfig::from_env()
-                .map(Store::new)
-                .map_err(StoreError::Config)
-        })
+        SHARED.get_or_try_init(|| Ok(Store::new(StoreConfig::from_env()?)))
     }
 
     /// A store client for `config`: path-style addressing (MinIO needs it), short

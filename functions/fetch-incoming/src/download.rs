@@ -1,10 +1,10 @@
 //! Downloading one URL: limits on size, time and redirects; the guard on every hop;
 //! the name computed while the bytes stream in.
 
-use crate::config::Settings;
 use crate::error::Error;
-use crate::guard::{self, Refused};
+use crate::settings::Settings;
 use bytes::{Bytes, BytesMut};
+use greyfaas_ssrf_guard::{self as guard, Refused};
 use greyfaas_store::{ImageFormat, NameHasher, ObjectName};
 use once_cell::sync::OnceCell;
 use reqwest::redirect;

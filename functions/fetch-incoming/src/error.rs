@@ -1,6 +1,6 @@
 //! Why fetch-incoming could not store an image, and the status each reason maps to.
 
-use crate::guard::Refused;
+use greyfaas_ssrf_guard::Refused;
 use greyfaas_store::StoreError;
 use http::StatusCode;
 use openfaas_runtime::{BodyError, HttpError};
@@ -12,7 +12,9 @@ pub enum Error {
     #[error(transparent)]
     Body(#[from] BodyError),
     #[error("invalid request: {0}")]
-    Json(String),
+    Json(#[from] greyfaas_api::JsonError),
+    #[error("invalid request: {0}")]
+    Fields(&'static str),
     #[error("a batch holds 1 to {max} URLs, not {len}")]
     Batch { len: usize, max: usize },
     #[error("invalid URL {0}")]
@@ -42,13 +44,13 @@ impl HttpError for Error {
             Error::Method => StatusCode::METHOD_NOT_ALLOWED,
             Error::NotImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Body(e) => e.status(),
-            Error::Json(_) | Error::BadUrl(_) => StatusCode::BAD_REQUEST,
+            Error::Json(_) | Error::Fields(_) | Error::BadUrl(_) => StatusCode::BAD_REQUEST,
             Error::Batch { len, .. } if *len == 0 => StatusCode::BAD_REQUEST,
             Error::Batch { .. } | Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::Unreachable(_) | Error::Upstream(_) => StatusCode::BAD_GATEWAY,
-            Error::Store(e) => e.status(),
+            Error::Store(e) => greyfaas_api::store_status(e),
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -7,17 +7,17 @@
 //! `POST` an image itself (`image/*` or `application/octet-stream`) stores it the same
 //! way. Any other Content-Type is read as JSON (curl -d's form type, faas-cli's text/plain).
 
-mod config;
 mod download;
 mod error;
-pub mod guard;
+pub mod settings;
 
-use config::Settings;
 pub use error::Error;
-use greyfaas_store::{Area, ImageFormat, ObjectPath, Store, api};
+use greyfaas_api as api;
+use greyfaas_store::{Area, ImageFormat, ObjectPath, Store};
 use http::Method;
 use openfaas_runtime::{HttpError, Request, Response, body};
 use serde::Deserialize;
+use settings::Settings;
 
 /// The request body: one URL or a batch.
 #[derive(Debug, Deserialize)]
@@ -49,9 +49,7 @@ async fn serve(req: Request) -> Result<Response, Error> {
             Ok(api::created(&path))
         }
         (None, Some(urls)) => fetch_batch(urls, settings).await,
-        _ => Err(Error::Json(
-            "send exactly one of \"url\" or \"urls\"".into(),
-        )),
+        _ => Err(Error::Fields("send exactly one of \"url\" or \"urls\"")),
     }
 }
 

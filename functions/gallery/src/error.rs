@@ -29,7 +29,7 @@ impl HttpError for Error {
             Error::Query(_) => StatusCode::BAD_REQUEST,
             Error::Body(e) => e.status(),
             Error::NotImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::Store(e) => e.status(),
+            Error::Store(e) => greyfaas_api::store_status(e),
         }
     }
 }

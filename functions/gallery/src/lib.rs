@@ -12,42 +12,22 @@
 mod error;
 mod listing;
 mod page;
+pub mod settings;
 mod upload;
 
 pub use error::Error;
-use greyfaas_store::{Store, api};
+use greyfaas_api as api;
+use greyfaas_store::Store;
 use http::{Method, StatusCode};
-use once_cell::sync::Lazy;
 use openfaas_runtime::{HttpError, Request, Response, body};
-
-/// Settings from the function's environment.
-struct Settings {
-    /// Results per gallery page (`page_size`, default 12).
-    page_size: usize,
-    /// The largest upload (`max_image_bytes`, default 32 MiB, as greyscale's).
-    max_image_bytes: u64,
-}
-
-static SETTINGS: Lazy<Settings> = Lazy::new(|| {
-    let number = |key: &str, default: u64| {
-        std::env::var(key)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(default)
-    };
-    Settings {
-        page_size: number("page_size", 12) as usize,
-        max_image_bytes: number("max_image_bytes", 32 << 20),
-    }
-});
+use settings::Settings;
 
 pub async fn handle(req: Request) -> Response {
     serve(req).await.unwrap_or_else(Error::into_response)
 }
 
 async fn serve(req: Request) -> Result<Response, Error> {
-    let settings = &*SETTINGS;
+    let settings = Settings::get();
     match req.uri().path() {
         "/" | "/index.html" if req.method() == Method::GET => Ok(page::index()),
         "/" | "/index.html" => Err(Error::Method("GET")),

@@ -5,9 +5,9 @@
 
 use base64::Engine;
 use http::{HeaderValue, StatusCode, header};
-use once_cell::sync::Lazy;
 use openfaas_runtime::{Response, body};
 use sha2::{Digest, Sha256};
+use std::sync::LazyLock;
 
 const HTML: &str = include_str!("../ui/index.html");
 const STYLE: &str = include_str!("../ui/app.css");
@@ -18,7 +18,7 @@ struct Page {
     policy: String,
 }
 
-static PAGE: Lazy<Page> = Lazy::new(|| {
+static PAGE: LazyLock<Page> = LazyLock::new(|| {
     let hash = |text: &str| {
         base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
     };

@@ -21,7 +21,7 @@ impl HttpError for Error {
         match self {
             Error::Method => StatusCode::METHOD_NOT_ALLOWED,
             Error::Path(_) | Error::BadRange(_) => StatusCode::BAD_REQUEST,
-            Error::Store(e) => e.status(),
+            Error::Store(e) => greyfaas_api::store_status(e),
         }
     }
 }

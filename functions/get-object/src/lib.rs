@@ -6,6 +6,7 @@
 //! `GET /` lists the routes of all the functions.
 
 mod error;
+pub mod settings;
 
 use error::Error;
 use greyfaas_store::{ObjectPath, Store};

@@ -6,11 +6,11 @@ use crate::error::Error;
 use crate::settings::Settings;
 use greyfaas_store::ObjectPath;
 use http::{HeaderValue, StatusCode};
-use once_cell::sync::Lazy;
 use openfaas_runtime::CALL_ID;
+use std::sync::LazyLock;
 use std::time::Duration;
 
-static CLIENT: Lazy<reqwest::Client> = Lazy::new(|| {
+static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(60))

@@ -12,7 +12,9 @@ pub enum Error {
     #[error(transparent)]
     Body(#[from] BodyError),
     #[error("invalid request: {0}")]
-    Json(String),
+    Json(#[from] greyfaas_api::JsonError),
+    #[error("invalid request: {0}")]
+    Fields(&'static str),
     #[error("a batch holds 1 to {max} paths, not {len}")]
     Batch { len: usize, max: usize },
     #[error(transparent)]
@@ -35,7 +37,7 @@ impl HttpError for Error {
         match self {
             Error::Method => StatusCode::METHOD_NOT_ALLOWED,
             Error::Body(e) => e.status(),
-            Error::Json(_) | Error::Path(_) => StatusCode::BAD_REQUEST,
+            Error::Json(_) | Error::Fields(_) | Error::Path(_) => StatusCode::BAD_REQUEST,
             Error::Batch { len, .. } if *len == 0 => StatusCode::BAD_REQUEST,
             Error::Batch { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Convert(e) => match e {
@@ -48,7 +50,7 @@ impl HttpError for Error {
                 ConvertError::Corrupt(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ConvertError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            Error::Store(e) => e.status(),
+            Error::Store(e) => greyfaas_api::store_status(e),
             Error::Chain(status, _) => *status,
             Error::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

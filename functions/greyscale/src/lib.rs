@@ -15,12 +15,13 @@ mod dct;
 mod error;
 mod exif;
 mod icc;
-mod settings;
+pub mod settings;
 mod slots;
 
 use convert::Converted;
 pub use error::Error;
-use greyfaas_store::{Area, ObjectPath, Store, api};
+use greyfaas_api as api;
+use greyfaas_store::{Area, ObjectPath, Store};
 use http::{HeaderValue, Method, header};
 use openfaas_runtime::{CALL_ID, HttpError, Request, Response, body};
 use serde::Deserialize;
@@ -96,8 +97,8 @@ async fn serve(req: Request) -> Result<Response, Error> {
             let incoming = chain::fetch_incoming(&url, call_id.as_ref()).await?;
             Ok(api::created(&grey_stored(&incoming).await?))
         }
-        _ => Err(Error::Json(
-            "send exactly one of \"path\", \"paths\" or \"url\"".into(),
+        _ => Err(Error::Fields(
+            "send exactly one of \"path\", \"paths\" or \"url\"",
         )),
     }
 }

@@ -2,10 +2,11 @@
 
 use crate::convert::{Limits, LumaMode, Options};
 use crate::slots::{Slots, cgroup_memory_limit, default_slots, worst_case_bytes};
-use once_cell::sync::Lazy;
-use openfaas_runtime::{number_setting, parse_duration};
+use openfaas_runtime::SettingReader;
+use std::sync::LazyLock;
 use std::time::Duration;
 
+/// Every limit and switch of greyscale, and where its gateway is.
 #[derive(Debug)]
 pub struct Settings {
     /// `gateway_url`: where fetch-incoming is reached for `{"url"}` (`http://gateway.openfaas:8080`).
@@ -26,56 +27,73 @@ pub struct Settings {
     pub slots: Slots,
 }
 
-static SETTINGS: Lazy<Settings> = Lazy::new(|| Settings::from_lookup(|k| std::env::var(k).ok()));
+/// Every environment name [`Settings::from_lookup`] reads (the runtime's and the
+/// store's are `openfaas_runtime::CONFIG_NAMES` and `greyfaas_store::config::NAMES`).
+pub const NAMES: &[&str] = &[
+    "gateway_url",
+    "max_image_bytes",
+    "max_json_bytes",
+    "max_json_depth",
+    "max_batch",
+    "max_pixels",
+    "max_frames",
+    "jpeg_quality",
+    "jpeg_mode",
+    "keep_gps",
+    "luma",
+    "accept_partial_images",
+    "max_conversions",
+    "conversion_wait",
+];
+
+static SETTINGS: LazyLock<Settings> =
+    LazyLock::new(|| Settings::from_lookup(|k| std::env::var(k).ok()));
 
 impl Settings {
     pub fn get() -> &'static Settings {
         &SETTINGS
     }
 
+    /// Reads settings through `lookup`; an unreadable value keeps its default (logged).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Settings {
-        let number = |name: &str, default: u64| number_setting(name, lookup(name), default);
+        let read = SettingReader::new(lookup);
         let defaults = Options::default();
-        let max_image_bytes = number("max_image_bytes", 32 << 20);
+        let max_image_bytes = read.parsed("max_image_bytes", 32 << 20);
         let convert = Options {
             limits: Limits {
-                max_pixels: number("max_pixels", defaults.limits.max_pixels),
-                max_frames: number("max_frames", defaults.limits.max_frames.into())
+                max_pixels: read.parsed("max_pixels", defaults.limits.max_pixels),
+                max_frames: read
+                    .parsed("max_frames", u64::from(defaults.limits.max_frames))
                     .min(u32::MAX.into()) as u32,
             },
-            jpeg_quality: number("jpeg_quality", defaults.jpeg_quality.into()).clamp(1, 100) as u8,
-            jpeg_lossless: number_setting("jpeg_mode", lookup("jpeg_mode"), JpegMode::Lossless)
-                == JpegMode::Lossless,
-            keep_gps: number_setting("keep_gps", lookup("keep_gps"), false),
-            luma: number_setting("luma", lookup("luma"), LumaMode::Gamma),
-            accept_partial: number_setting(
-                "accept_partial_images",
-                lookup("accept_partial_images"),
-                false,
-            ),
+            jpeg_quality: read
+                .parsed("jpeg_quality", u64::from(defaults.jpeg_quality))
+                .clamp(1, 100) as u8,
+            jpeg_lossless: read.parsed("jpeg_mode", JpegMode::Lossless) == JpegMode::Lossless,
+            keep_gps: read.parsed("keep_gps", false),
+            luma: read.parsed("luma", LumaMode::Gamma),
+            accept_partial: read.parsed("accept_partial_images", false),
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let slots = match number("max_conversions", 0) {
+        let slots = match read.parsed("max_conversions", 0usize) {
             0 => default_slots(
                 cgroup_memory_limit(),
                 worst_case_bytes(&convert.limits, max_image_bytes),
                 cores,
             ),
-            n => n as usize,
+            n => n,
         };
-        let wait = lookup("conversion_wait")
-            .and_then(|v| parse_duration(&v).ok())
-            .unwrap_or(Duration::from_secs(10));
+        let wait = read.duration("conversion_wait", Duration::from_secs(10));
         Settings {
-            gateway_url: lookup("gateway_url")
-                .filter(|v| !v.is_empty())
+            gateway_url: read
+                .text("gateway_url")
                 .unwrap_or_else(|| "http://gateway.openfaas:8080".into())
                 .trim_end_matches('/')
                 .to_string(),
             max_image_bytes,
-            max_json_bytes: number("max_json_bytes", 64 << 10),
-            max_json_depth: number("max_json_depth", 8) as usize,
-            max_batch: number("max_batch", 16).max(1) as usize,
+            max_json_bytes: read.parsed("max_json_bytes", 64 << 10),
+            max_json_depth: read.parsed("max_json_depth", 8),
+            max_batch: read.parsed("max_batch", 16usize).max(1),
             slots: Slots::new(slots, wait),
             convert,
         }
@@ -107,5 +125,18 @@ impl std::fmt::Display for JpegMode {
             JpegMode::Lossless => "lossless",
             JpegMode::Reencode => "reencode",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_names_read() {
+        let read = openfaas_runtime::settings::names_read(|lookup| {
+            Settings::from_lookup(lookup);
+        });
+        assert_eq!(read, NAMES.iter().map(|n| n.to_string()).collect());
     }
 }

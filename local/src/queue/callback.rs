@@ -8,7 +8,7 @@
 //! no reason to redirect).
 
 use bytes::Bytes;
-use function_fetch_incoming::guard::{Guard, Refused, resolver};
+use greyfaas_ssrf_guard::{Guard, Refused, resolver};
 use http::{HeaderMap, HeaderValue, header};
 use std::time::Duration;
 

@@ -31,6 +31,21 @@ pub struct Config {
     pub log_json: bool,
 }
 
+/// Every environment name [`Config::from_lookup`] reads.
+pub const NAMES: &[&str] = &[
+    "port",
+    "metrics_port",
+    "bind_address",
+    "read_timeout",
+    "write_timeout",
+    "exec_timeout",
+    "healthcheck_interval",
+    "max_inflight",
+    "max_request_bytes",
+    "max_header_bytes",
+    "log_format",
+];
+
 /// The longest total shutdown we allow: Kubernetes kills a pod 30 s after SIGTERM.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(28);
 
@@ -141,22 +156,6 @@ where
     value.trim().parse().map_err(|e| invalid(name, value, e))
 }
 
-/// A handler's numeric setting: `value` parsed, or `default` when unset — and, when
-/// unreadable, `default` with a warning naming the setting (a typo must not stop a
-/// function from starting, nor pass silently).
-pub fn number_setting<T>(name: &str, value: Option<String>, default: T) -> T
-where
-    T: std::str::FromStr + std::fmt::Display + Copy,
-{
-    match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-        None => default,
-        Some(text) => text.parse().unwrap_or_else(|_| {
-            tracing::warn!(name, value = text, %default, "not a number; using the default");
-            default
-        }),
-    }
-}
-
 /// Parses `30`, `30s`, `1m5s`, `1h`, `250ms` into a duration (of-watchdog accepts the same).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -244,10 +243,11 @@ mod tests {
     }
 
     #[test]
-    fn number_settings_fall_back_to_their_default() {
-        assert_eq!(number_setting("n", Some(" 42 ".into()), 7u64), 42);
-        assert_eq!(number_setting("n", None, 7u64), 7);
-        assert_eq!(number_setting("n", Some("lots".into()), 7u64), 7);
+    fn names_are_the_names_read() {
+        let read = crate::settings::names_read(|lookup| {
+            let _ = Config::from_lookup(lookup);
+        });
+        assert_eq!(read, NAMES.iter().map(|n| n.to_string()).collect());
     }
 
     #[test]

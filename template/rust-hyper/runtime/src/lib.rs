@@ -27,13 +27,15 @@ mod error;
 mod logging;
 mod metrics;
 mod server;
+pub mod settings;
 mod timeout;
 
 pub use body::{Body, BodyError};
-pub use config::{Config, ConfigError, number_setting, parse_duration};
+pub use config::{Config, ConfigError, NAMES as CONFIG_NAMES, parse_duration};
 pub use error::HttpError;
 pub use logging::init_logging;
 pub use server::{RunningServer, Server, wait_for_signal};
+pub use settings::{SettingReader, number_setting};
 
 /// What a handler receives: any method, any path, the body streamed.
 pub type Request = http::Request<Body>;

@@ -1,6 +1,6 @@
-//! The SSRF guard: which addresses a download may connect to.
+//! The SSRF guard: which addresses an outbound call may connect to.
 //!
-//! fetch-incoming runs inside a cluster, next to MinIO, the Kubernetes API and the
+//! fetch-incoming (and the gateway delivering async callbacks) runs inside a cluster, next to MinIO, the Kubernetes API and the
 //! cloud's metadata service. By default it refuses every address that is not public
 //! unicast. The check runs on the addresses actually used to connect — the download
 //! client resolves host names only through [`GuardedResolver`] — so a name that

@@ -1,26 +1,7 @@
-//! What the greyfaas functions' HTTP API shares: when a body is read as JSON, the
-//! `201 {"path": …}` answer with its `Location`, and batch reports.
+//! How a function reads a request body: as JSON whatever its Content-Type says, unless
+//! that names an image; JSON documents refused past a nesting depth.
 
-use crate::name::ObjectPath;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
-use openfaas_runtime::{Response, body};
-
-/// Where get-object serves a path, through the gateway (the `Location` of a 201).
-pub fn location(path: &ObjectPath) -> String {
-    format!("/function/get-object{path}")
-}
-
-/// `201 {"path": …}` with `Location` pointing at get-object.
-pub fn created(path: &ObjectPath) -> Response {
-    let mut response = body::json(
-        StatusCode::CREATED,
-        &serde_json::json!({"path": path.to_string()}),
-    );
-    if let Ok(value) = HeaderValue::from_str(&location(path)) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
-}
+use http::{HeaderMap, header};
 
 /// The media type of a request (`application/json`), lowercased, without parameters.
 pub fn media_type(headers: &HeaderMap) -> String {
@@ -61,14 +42,21 @@ pub fn looks_like_json(bytes: &[u8]) -> bool {
 pub fn parse_json<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     max_depth: usize,
-) -> Result<T, String> {
+) -> Result<T, JsonError> {
     let depth = json_depth(bytes);
     if depth > max_depth {
-        return Err(format!(
-            "JSON nested {depth} levels deep; at most {max_depth} allowed"
-        ));
+        return Err(JsonError::TooDeep { depth, max_depth });
     }
-    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+/// Why a request document was refused (400).
+#[derive(Debug, thiserror::Error)]
+pub enum JsonError {
+    #[error("JSON nested {depth} levels deep; at most {max_depth} allowed")]
+    TooDeep { depth: usize, max_depth: usize },
+    #[error(transparent)]
+    Invalid(#[from] serde_json::Error),
 }
 
 /// The deepest nesting of `[` and `{` in a JSON text, ignoring brackets inside strings.
@@ -97,52 +85,10 @@ pub fn json_depth(bytes: &[u8]) -> usize {
     deepest
 }
 
-/// Runs `work` over `items`, at most `parallel` at once, keeping the input order.
-pub async fn run_batch<T, F, Fut>(items: Vec<T>, parallel: usize, work: F) -> Vec<serde_json::Value>
-where
-    F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = serde_json::Value>,
-{
-    use futures_util::StreamExt;
-    futures_util::stream::iter(items.into_iter().map(work))
-        .buffered(parallel.max(1))
-        .collect()
-        .await
-}
-
-/// One item's outcome in a batch report: `{"<key>": input, "path": …}` or
-/// `{"<key>": input, "error": …, "status": …}`.
-pub fn outcome<E: std::fmt::Display>(
-    key: &str,
-    input: &str,
-    result: Result<ObjectPath, (StatusCode, E)>,
-) -> serde_json::Value {
-    match result {
-        Ok(path) => serde_json::json!({key: input, "path": path.to_string()}),
-        Err((status, err)) => {
-            serde_json::json!({key: input, "error": err.to_string(), "status": status.as_u16()})
-        }
-    }
-}
-
-/// The answer to a batch: 201 when every item has a `path`, else 207 Multi-Status
-/// with `failed` counting the items that carry an `error`.
-pub fn batch_response(results: Vec<serde_json::Value>) -> Response {
-    let failed = results.iter().filter(|r| r.get("error").is_some()).count();
-    let status = if failed == 0 {
-        StatusCode::CREATED
-    } else {
-        StatusCode::MULTI_STATUS
-    };
-    body::json(
-        status,
-        &serde_json::json!({"results": results, "failed": failed}),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     #[test]
     fn json_is_accepted_unless_an_image_is_declared() {
@@ -185,19 +131,7 @@ mod tests {
         assert_eq!(json_depth(b"[[[[]]]]"), 4);
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let err = parse_json::<serde_json::Value>(deep.as_bytes(), 8).unwrap_err();
-        assert!(err.contains("100000 levels"), "{err}");
+        assert!(err.to_string().contains("100000 levels"), "{err}");
         assert!(parse_json::<serde_json::Value>(br#"{"path": "/incoming/x"}"#, 8).is_ok());
-    }
-
-    #[test]
-    fn a_batch_with_a_failure_is_207() {
-        let ok = ObjectPath::parse(&format!("/incoming/{}", "a".repeat(64))).unwrap();
-        let all_ok = batch_response(vec![outcome::<String>("url", "u1", Ok(ok.clone()))]);
-        assert_eq!(all_ok.status(), StatusCode::CREATED);
-        let mixed = batch_response(vec![
-            outcome::<String>("url", "u1", Ok(ok)),
-            outcome("url", "u2", Err((StatusCode::BAD_GATEWAY, "down"))),
-        ]);
-        assert_eq!(mixed.status(), StatusCode::MULTI_STATUS);
     }
 }

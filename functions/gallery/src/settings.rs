@@ -1,0 +1,60 @@
+//! gallery's settings, read once from the environment.
+
+use openfaas_runtime::SettingReader;
+use std::sync::LazyLock;
+
+/// Every setting of gallery.
+#[derive(Debug)]
+pub struct Settings {
+    /// `page_size`: results per gallery page (12).
+    pub page_size: usize,
+    /// `max_image_bytes`: the largest upload (32 MiB, as greyscale's).
+    pub max_image_bytes: u64,
+}
+
+/// Every environment name [`Settings::from_lookup`] reads (the runtime's and the
+/// store's are `openfaas_runtime::CONFIG_NAMES` and `greyfaas_store::config::NAMES`).
+pub const NAMES: &[&str] = &["page_size", "max_image_bytes"];
+
+static SETTINGS: LazyLock<Settings> =
+    LazyLock::new(|| Settings::from_lookup(|k| std::env::var(k).ok()));
+
+impl Settings {
+    pub fn get() -> &'static Settings {
+        &SETTINGS
+    }
+
+    /// Reads settings through `lookup`; an unreadable or zero value keeps its default.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Settings {
+        let read = SettingReader::new(lookup);
+        let positive = |name: &str, default: u64| match read.parsed(name, default) {
+            0 => default,
+            n => n,
+        };
+        Settings {
+            page_size: positive("page_size", 12) as usize,
+            max_image_bytes: positive("max_image_bytes", 32 << 20),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_names_read() {
+        let read = openfaas_runtime::settings::names_read(|lookup| {
+            Settings::from_lookup(lookup);
+        });
+        assert_eq!(read, NAMES.iter().map(|n| n.to_string()).collect());
+    }
+
+    #[test]
+    fn zero_and_unreadable_keep_the_default() {
+        let s = Settings::from_lookup(|k| (k == "page_size").then(|| "0".into()));
+        assert_eq!(s.page_size, 12);
+        let s = Settings::from_lookup(|k| (k == "page_size").then(|| "3".into()));
+        assert_eq!(s.page_size, 3);
+    }
+}
