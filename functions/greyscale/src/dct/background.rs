@@ -4,9 +4,11 @@
 //! with a quick look for its closing marker and goes on with the next one.
 
 use super::JpegError;
+use super::block::Pass;
+use super::frame::Blocks;
 use super::frame::Component;
 use super::huffman::{BitReader, DecodeTable};
-use super::scan::{Blocks, Pass, SingleScan};
+use super::scan::SingleScan;
 use std::sync::mpsc;
 use std::thread::{self, Scope, ScopedJoinHandle};
 

@@ -3,7 +3,16 @@
 
 use super::JpegError;
 use super::huffman::{BitReader, DecodeTable};
-use super::scan::Pass;
+
+/// What one scan codes.
+#[derive(Debug, Clone, Copy)]
+pub enum Pass {
+    Sequential,
+    DcFirst { al: u32 },
+    DcRefine { al: u32 },
+    AcFirst { ss: usize, se: usize, al: u32 },
+    AcRefine { ss: usize, se: usize, al: u32 },
+}
 
 /// The coefficient operations a scan performs on one block.
 pub trait Coefficients {

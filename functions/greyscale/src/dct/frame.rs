@@ -2,7 +2,14 @@
 //! component's coefficients are kept in while the scans are decoded.
 
 use super::JpegError;
-use super::scan::Blocks;
+
+/// What is kept of a component's blocks while scans are decoded.
+pub enum Blocks {
+    Values(Vec<[i16; 64]>),
+    /// Which coefficients are non-zero: all a progressive refinement scan needs to know.
+    Nonzero(Vec<u64>),
+    Discard,
+}
 
 /// One component of the frame.
 #[derive(Debug, Clone)]

@@ -5,9 +5,10 @@
 //! (module `background`) while this thread skips to the next marker.
 
 use super::background::{Background, Job};
+use super::frame::Blocks;
 use super::frame::{Frame, read_frame};
 use super::huffman::{BitReader, DecodeTable};
-use super::scan::{Blocks, Scan, SingleScan, Tables};
+use super::scan::{Scan, SingleScan, Tables};
 use super::{JpegError, Segment};
 use std::thread;
 

@@ -4,27 +4,9 @@
 //! whether the data is whole).
 
 use super::JpegError;
-use super::block::{Coefficients, decode_block};
-use super::frame::Component;
+use super::block::{Coefficients, Pass, decode_block};
+use super::frame::{Blocks, Component};
 use super::huffman::{BitReader, DecodeTable};
-
-/// What is kept of a component's blocks while scans are decoded.
-pub enum Blocks {
-    Values(Vec<[i16; 64]>),
-    /// Which coefficients are non-zero: all a progressive refinement scan needs to know.
-    Nonzero(Vec<u64>),
-    Discard,
-}
-
-/// What one scan codes.
-#[derive(Debug, Clone, Copy)]
-pub enum Pass {
-    Sequential,
-    DcFirst { al: u32 },
-    DcRefine { al: u32 },
-    AcFirst { ss: usize, se: usize, al: u32 },
-    AcRefine { ss: usize, se: usize, al: u32 },
-}
 
 /// The Huffman tables defined so far.
 #[derive(Clone, Default)]
