@@ -3,28 +3,18 @@
 //!
 //! - [`request`]: whether a body is read as JSON or as an image, and JSON with a depth limit.
 //! - [`answer`]: `201 {"path": …}` with its `Location`, and batch reports (207).
-//! - [`store_status`]: the HTTP status of each store failure.
+//! - [`upload`]: a raw image body stored in `incoming`.
+//! - [`error`]: what these steps refuse ([`ApiError`]), and the status of each store
+//!   failure ([`store_status`]).
 
 pub mod answer;
+pub mod error;
 pub mod request;
+pub mod upload;
 
 pub use answer::{batch_response, created, location, outcome, run_batch};
+pub use error::{ApiError, store_status};
 pub use request::{
     JsonError, accepts_json, declares_image, looks_like_json, media_type, parse_json,
 };
-
-use greyfaas_store::StoreError;
-use http::StatusCode;
-
-/// What a caller is told when the store fails: 503 while it is down or unconfigured
-/// (try again), 404 for a missing object, 413 for one over the caller's limit (the same
-/// limit as a request body), 502 when it answers but not as S3 should.
-pub fn store_status(err: &StoreError) -> StatusCode {
-    match err {
-        StoreError::Unavailable(_) | StoreError::Config(_) => StatusCode::SERVICE_UNAVAILABLE,
-        StoreError::NotFound(_) => StatusCode::NOT_FOUND,
-        StoreError::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-        StoreError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        StoreError::Rejected(_) => StatusCode::BAD_GATEWAY,
-    }
-}
+pub use upload::store_upload;

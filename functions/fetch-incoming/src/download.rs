@@ -4,6 +4,7 @@
 use crate::error::Error;
 use crate::settings::Settings;
 use bytes::{Bytes, BytesMut};
+use greyfaas_api::ApiError;
 use greyfaas_ssrf_guard::{self as guard, Refused};
 use greyfaas_store::{ImageFormat, NameHasher, ObjectName};
 use once_cell::sync::OnceCell;
@@ -96,7 +97,7 @@ pub async fn fetch(url: &str, settings: &Settings) -> Result<Download, Error> {
         hasher.update(&chunk);
         bytes.extend_from_slice(&chunk);
     }
-    let format = ImageFormat::sniff(&bytes).ok_or(Error::NotImage)?;
+    let format = ImageFormat::sniff(&bytes).ok_or(ApiError::NotImage)?;
     Ok(Download {
         name: hasher.finish(),
         bytes: bytes.freeze(),

@@ -12,12 +12,12 @@ mod error;
 pub mod settings;
 
 pub use error::Error;
-use greyfaas_api as api;
-use greyfaas_store::{Area, ImageFormat, ObjectPath, Store};
+use greyfaas_api::{self as api, ApiError};
+use greyfaas_store::{Area, ObjectPath, Store};
 use http::Method;
 use openfaas_runtime::{HttpError, Request, Response, body};
 use serde::Deserialize;
-use settings::Settings;
+use settings::{SETTINGS, Settings};
 
 /// The request body: one URL or a batch.
 #[derive(Debug, Deserialize)]
@@ -32,43 +32,33 @@ pub async fn handle(req: Request) -> Response {
 }
 
 async fn serve(req: Request) -> Result<Response, Error> {
-    let settings = Settings::get();
+    let settings = &*SETTINGS;
     if req.method() != Method::POST {
         return Err(Error::Method);
     }
     let media_type = api::media_type(req.headers());
     if api::declares_image(&media_type) {
-        return Ok(api::created(&upload(req, settings).await?));
+        // An image posted as the body: the start of the pipeline with no URL.
+        let path = api::store_upload(req.into_body(), settings.max_bytes).await?;
+        return Ok(api::created(&path));
     }
     let bytes = body::read(req.into_body(), settings.max_json_bytes).await?;
     let request: FetchRequest =
-        api::parse_json(&bytes, settings.max_json_depth).map_err(Error::Json)?;
+        api::parse_json(&bytes, settings.max_json_depth).map_err(ApiError::from)?;
     match (request.url, request.urls) {
         (Some(url), None) => {
             let path = fetch_one(&url).await?;
             Ok(api::created(&path))
         }
         (None, Some(urls)) => fetch_batch(urls, settings).await,
-        _ => Err(Error::Fields("send exactly one of \"url\" or \"urls\"")),
+        _ => Err(ApiError::Fields("send exactly one of \"url\" or \"urls\"").into()),
     }
-}
-
-/// Stores an image posted as the body (`image/*` or `application/octet-stream`): the
-/// start of the pipeline with no URL to download from.
-async fn upload(req: Request, settings: &Settings) -> Result<ObjectPath, Error> {
-    let bytes = body::read(req.into_body(), settings.max_bytes).await?;
-    let format = ImageFormat::sniff(&bytes).ok_or(Error::NotImage)?;
-    let path = Store::shared()?
-        .put(Area::Incoming, bytes, format.mime())
-        .await?;
-    tracing::info!(%path, "uploaded");
-    Ok(path)
 }
 
 /// Downloads one URL and stores it.
 async fn fetch_one(url: &str) -> Result<ObjectPath, Error> {
     let store = Store::shared()?;
-    let download = download::fetch(url, Settings::get()).await?;
+    let download = download::fetch(url, &SETTINGS).await?;
     let path = store
         .put_named(
             Area::Incoming,
@@ -85,10 +75,12 @@ async fn fetch_one(url: &str) -> Result<ObjectPath, Error> {
 /// 201 when all succeeded, else 207 with `failed` counting the failures.
 async fn fetch_batch(urls: Vec<String>, settings: &Settings) -> Result<Response, Error> {
     if urls.is_empty() || urls.len() > settings.max_batch {
-        return Err(Error::Batch {
+        return Err(ApiError::Batch {
+            items: "URLs",
             len: urls.len(),
             max: settings.max_batch,
-        });
+        }
+        .into());
     }
     let results = api::run_batch(urls, 4, |url| async move {
         let result = fetch_one(&url).await.map_err(|e| (e.status(), e));

@@ -1,7 +1,7 @@
 //! fetch-incoming's limits, read once from the environment.
 
 use greyfaas_ssrf_guard::Guard;
-use openfaas_runtime::SettingReader;
+use openfaas_runtime::{FunctionSettings, SettingReader};
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ pub struct Settings {
     pub guard: Guard,
 }
 
-/// Every environment name [`Settings::from_lookup`] reads (the runtime's and the
+/// Every environment name [`Settings`] reads (the runtime's and the
 /// store's are `openfaas_runtime::CONFIG_NAMES` and `greyfaas_store::config::NAMES`).
 pub const NAMES: &[&str] = &[
     "max_bytes",
@@ -40,18 +40,13 @@ pub const NAMES: &[&str] = &[
     "allow_cidrs",
 ];
 
-static SETTINGS: LazyLock<Settings> =
-    LazyLock::new(|| Settings::from_lookup(|k| std::env::var(k).ok()));
+/// The process's settings, read from the environment on first use.
+pub static SETTINGS: LazyLock<Settings> = LazyLock::new(Settings::from_env);
 
-impl Settings {
-    pub fn get() -> &'static Settings {
-        &SETTINGS
-    }
+impl FunctionSettings for Settings {
+    const NAMES: &'static [&'static str] = NAMES;
 
-    /// Reads settings through `lookup`; an unreadable value keeps its default (logged).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Settings {
-        let guard = Guard::from_lookup(&lookup);
-        let read = SettingReader::new(lookup);
+    fn read(read: &SettingReader) -> Settings {
         let seconds = Duration::from_secs;
         Settings {
             max_bytes: read.parsed("max_bytes", 32 << 20),
@@ -61,7 +56,7 @@ impl Settings {
             max_batch: read.parsed("max_batch", 16usize).max(1),
             max_json_bytes: read.parsed("max_json_bytes", 64 << 10),
             max_json_depth: read.parsed("max_json_depth", 8),
-            guard,
+            guard: Guard::from_lookup(&|name| read.text(name)),
         }
     }
 }
@@ -72,10 +67,7 @@ mod tests {
 
     #[test]
     fn names_are_the_names_read() {
-        let read = openfaas_runtime::settings::names_read(|lookup| {
-            Settings::from_lookup(lookup);
-        });
-        assert_eq!(read, NAMES.iter().map(|n| n.to_string()).collect());
+        openfaas_runtime::settings::assert_names_read::<Settings>();
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Why `gallery` could not answer, and the status each reason maps to.
 
-use greyfaas_store::StoreError;
+use greyfaas_api::ApiError;
 use http::StatusCode;
-use openfaas_runtime::{BodyError, HttpError};
+use openfaas_runtime::HttpError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -12,13 +12,12 @@ pub enum Error {
     Method(&'static str),
     #[error("invalid query: {0}")]
     Query(String),
+    /// Reading or storing an upload, or listing the store.
     #[error(transparent)]
-    Body(#[from] BodyError),
-    #[error("not a supported image: send JPEG, PNG, GIF or WebP")]
-    NotImage,
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    Api(#[from] ApiError),
 }
+
+greyfaas_api::from_api_errors!(Error);
 
 impl HttpError for Error {
     /// The one place that maps failures to HTTP statuses.
@@ -27,9 +26,7 @@ impl HttpError for Error {
             Error::NoRoute(_) => StatusCode::NOT_FOUND,
             Error::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Query(_) => StatusCode::BAD_REQUEST,
-            Error::Body(e) => e.status(),
-            Error::NotImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::Store(e) => greyfaas_api::store_status(e),
+            Error::Api(e) => e.status(),
         }
     }
 }

@@ -13,21 +13,20 @@ mod error;
 mod listing;
 mod page;
 pub mod settings;
-mod upload;
 
 pub use error::Error;
 use greyfaas_api as api;
 use greyfaas_store::Store;
 use http::{Method, StatusCode};
 use openfaas_runtime::{HttpError, Request, Response, body};
-use settings::Settings;
+use settings::SETTINGS;
 
 pub async fn handle(req: Request) -> Response {
     serve(req).await.unwrap_or_else(Error::into_response)
 }
 
 async fn serve(req: Request) -> Result<Response, Error> {
-    let settings = Settings::get();
+    let settings = &*SETTINGS;
     match req.uri().path() {
         "/" | "/index.html" if req.method() == Method::GET => Ok(page::index()),
         "/" | "/index.html" => Err(Error::Method("GET")),
@@ -38,7 +37,7 @@ async fn serve(req: Request) -> Result<Response, Error> {
         }
         "/api/gallery" => Err(Error::Method("GET")),
         "/upload" if req.method() == Method::POST => {
-            let path = upload::store_original(req.into_body(), settings.max_image_bytes).await?;
+            let path = api::store_upload(req.into_body(), settings.max_image_bytes).await?;
             Ok(api::created(&path))
         }
         "/upload" => Err(Error::Method("POST with the image as the body")),

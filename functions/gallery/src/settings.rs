@@ -1,6 +1,6 @@
 //! gallery's settings, read once from the environment.
 
-use openfaas_runtime::SettingReader;
+use openfaas_runtime::{FunctionSettings, SettingReader};
 use std::sync::LazyLock;
 
 /// Every setting of gallery.
@@ -12,21 +12,17 @@ pub struct Settings {
     pub max_image_bytes: u64,
 }
 
-/// Every environment name [`Settings::from_lookup`] reads (the runtime's and the
+/// Every environment name [`Settings`] reads (the runtime's and the
 /// store's are `openfaas_runtime::CONFIG_NAMES` and `greyfaas_store::config::NAMES`).
 pub const NAMES: &[&str] = &["page_size", "max_image_bytes"];
 
-static SETTINGS: LazyLock<Settings> =
-    LazyLock::new(|| Settings::from_lookup(|k| std::env::var(k).ok()));
+/// The process's settings, read from the environment on first use.
+pub static SETTINGS: LazyLock<Settings> = LazyLock::new(Settings::from_env);
 
-impl Settings {
-    pub fn get() -> &'static Settings {
-        &SETTINGS
-    }
+impl FunctionSettings for Settings {
+    const NAMES: &'static [&'static str] = NAMES;
 
-    /// Reads settings through `lookup`; an unreadable or zero value keeps its default.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Settings {
-        let read = SettingReader::new(lookup);
+    fn read(read: &SettingReader) -> Settings {
         let positive = |name: &str, default: u64| match read.parsed(name, default) {
             0 => default,
             n => n,
@@ -44,10 +40,7 @@ mod tests {
 
     #[test]
     fn names_are_the_names_read() {
-        let read = openfaas_runtime::settings::names_read(|lookup| {
-            Settings::from_lookup(lookup);
-        });
-        assert_eq!(read, NAMES.iter().map(|n| n.to_string()).collect());
+        openfaas_runtime::settings::assert_names_read::<Settings>();
     }
 
     #[test]

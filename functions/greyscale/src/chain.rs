@@ -3,7 +3,7 @@
 //! scaled by the gateway — never linked in.
 
 use crate::error::Error;
-use crate::settings::Settings;
+use crate::settings::SETTINGS;
 use greyfaas_store::ObjectPath;
 use http::{HeaderValue, StatusCode};
 use openfaas_runtime::CALL_ID;
@@ -21,7 +21,7 @@ static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
 
 /// Calls `POST <gateway>/function/fetch-incoming {"url": url}`, passing the call id on.
 pub async fn fetch_incoming(url: &str, call_id: Option<&HeaderValue>) -> Result<String, Error> {
-    let endpoint = format!("{}/function/fetch-incoming", Settings::get().gateway_url);
+    let endpoint = format!("{}/function/fetch-incoming", SETTINGS.gateway_url);
     let mut request = CLIENT
         .post(&endpoint)
         .json(&serde_json::json!({ "url": url }));

@@ -20,12 +20,12 @@ mod slots;
 
 use convert::Converted;
 pub use error::Error;
-use greyfaas_api as api;
+use greyfaas_api::{self as api, ApiError};
 use greyfaas_store::{Area, ObjectPath, Store};
 use http::{HeaderValue, Method, header};
 use openfaas_runtime::{CALL_ID, HttpError, Request, Response, body};
 use serde::Deserialize;
-use settings::Settings;
+use settings::SETTINGS;
 
 /// The request body in JSON mode: exactly one of the three fields.
 #[derive(Debug, Deserialize)]
@@ -44,7 +44,7 @@ async fn serve(req: Request) -> Result<Response, Error> {
     if req.method() != Method::POST {
         return Err(Error::Method);
     }
-    let settings = Settings::get();
+    let settings = &*SETTINGS;
     let media_type = api::media_type(req.headers());
     let call_id = req.headers().get(CALL_ID).cloned();
     // An image type means an image; any other type (curl -d's form type, faas-cli's
@@ -71,20 +71,23 @@ async fn serve(req: Request) -> Result<Response, Error> {
         return Ok(response);
     }
     if bytes.len() as u64 > settings.max_json_bytes {
-        return Err(Error::Body(openfaas_runtime::BodyError::TooLarge {
+        return Err(openfaas_runtime::BodyError::TooLarge {
             limit: settings.max_json_bytes,
-        }));
+        }
+        .into());
     }
     let request: GreyRequest =
-        api::parse_json(&bytes, settings.max_json_depth).map_err(Error::Json)?;
+        api::parse_json(&bytes, settings.max_json_depth).map_err(ApiError::from)?;
     match (request.path, request.paths, request.url) {
         (Some(path), None, None) => Ok(api::created(&grey_stored(&path).await?)),
         (None, Some(paths), None) => {
             if paths.is_empty() || paths.len() > settings.max_batch {
-                return Err(Error::Batch {
+                return Err(ApiError::Batch {
+                    items: "paths",
                     len: paths.len(),
                     max: settings.max_batch,
-                });
+                }
+                .into());
             }
             let results = api::run_batch(paths, 2, |path| async move {
                 let result = grey_stored(&path).await.map_err(|e| (e.status(), e));
@@ -97,9 +100,7 @@ async fn serve(req: Request) -> Result<Response, Error> {
             let incoming = chain::fetch_incoming(&url, call_id.as_ref()).await?;
             Ok(api::created(&grey_stored(&incoming).await?))
         }
-        _ => Err(Error::Fields(
-            "send exactly one of \"path\", \"paths\" or \"url\"",
-        )),
+        _ => Err(ApiError::Fields("send exactly one of \"path\", \"paths\" or \"url\"").into()),
     }
 }
 
@@ -107,8 +108,8 @@ async fn serve(req: Request) -> Result<Response, Error> {
 async fn grey_stored(path: &str) -> Result<ObjectPath, Error> {
     let path = ObjectPath::parse(path)?;
     let store = Store::shared()?;
-    let _slot = Settings::get().slots.acquire().await?;
-    let (bytes, _) = store.read(&path, Settings::get().max_image_bytes).await?;
+    let _slot = SETTINGS.slots.acquire().await?;
+    let (bytes, _) = store.read(&path, SETTINGS.max_image_bytes).await?;
     let converted = convert(bytes).await?;
     // The source goes into the result's metadata: the gallery shows them side by side.
     let result = store
@@ -126,7 +127,7 @@ async fn grey_stored(path: &str) -> Result<ObjectPath, Error> {
 /// Converts on the blocking pool, so the async threads keep answering health checks
 /// and cheap requests. The caller holds a conversion slot (`slots`).
 async fn convert(bytes: bytes::Bytes) -> Result<Converted, Error> {
-    let options = Settings::get().convert;
+    let options = SETTINGS.convert;
     tokio::task::spawn_blocking(move || convert::greyscale(&bytes, &options))
         .await
         .map_err(|e| Error::Internal(format!("conversion failed: {e}")))?

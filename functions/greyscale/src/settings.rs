@@ -2,7 +2,7 @@
 
 use crate::convert::{Limits, LumaMode, Options};
 use crate::slots::{Slots, cgroup_memory_limit, default_slots, worst_case_bytes};
-use openfaas_runtime::SettingReader;
+use openfaas_runtime::{FunctionSettings, SettingReader};
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ pub struct Settings {
     pub slots: Slots,
 }
 
-/// Every environment name [`Settings::from_lookup`] reads (the runtime's and the
+/// Every environment name [`Settings`] reads (the runtime's and the
 /// store's are `openfaas_runtime::CONFIG_NAMES` and `greyfaas_store::config::NAMES`).
 pub const NAMES: &[&str] = &[
     "gateway_url",
@@ -46,17 +46,13 @@ pub const NAMES: &[&str] = &[
     "conversion_wait",
 ];
 
-static SETTINGS: LazyLock<Settings> =
-    LazyLock::new(|| Settings::from_lookup(|k| std::env::var(k).ok()));
+/// The process's settings, read from the environment on first use.
+pub static SETTINGS: LazyLock<Settings> = LazyLock::new(Settings::from_env);
 
-impl Settings {
-    pub fn get() -> &'static Settings {
-        &SETTINGS
-    }
+impl FunctionSettings for Settings {
+    const NAMES: &'static [&'static str] = NAMES;
 
-    /// Reads settings through `lookup`; an unreadable value keeps its default (logged).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Settings {
-        let read = SettingReader::new(lookup);
+    fn read(read: &SettingReader) -> Settings {
         let defaults = Options::default();
         let max_image_bytes = read.parsed("max_image_bytes", 32 << 20);
         let convert = Options {
@@ -134,9 +130,6 @@ mod tests {
 
     #[test]
     fn names_are_the_names_read() {
-        let read = openfaas_runtime::settings::names_read(|lookup| {
-            Settings::from_lookup(lookup);
-        });
-        assert_eq!(read, NAMES.iter().map(|n| n.to_string()).collect());
+        openfaas_runtime::settings::assert_names_read::<Settings>();
     }
 }

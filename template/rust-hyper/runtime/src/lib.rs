@@ -35,7 +35,7 @@ pub use config::{Config, ConfigError, NAMES as CONFIG_NAMES, parse_duration};
 pub use error::HttpError;
 pub use logging::init_logging;
 pub use server::{RunningServer, Server, wait_for_signal};
-pub use settings::{SettingReader, number_setting};
+pub use settings::{FunctionSettings, SettingReader, number_setting};
 
 /// What a handler receives: any method, any path, the body streamed.
 pub type Request = http::Request<Body>;

@@ -5,27 +5,51 @@
 //! setting that does not parse keeps its default instead, with a warning naming it — a
 //! typo must not stop a function from starting, nor pass silently.
 //!
-//! Every function lists the names it reads in a `NAMES` constant (so `greyfaas stack
-//! check` can tell a misspelt environment key in stack.yml); [`names_read`] lets the
-//! function's tests hold that list to what its reader really asks for.
+//! A function's settings type implements [`FunctionSettings`]: it lists the names it
+//! reads (so a misspelt environment key in stack.yml can be told) and reads them through
+//! a [`SettingReader`]; [`assert_names_read`] holds that list to what it really asks for.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-/// Reads settings by name through a lookup: the process environment, or a map in tests.
-pub struct SettingReader<L> {
-    lookup: L,
-}
+/// A handler's settings, read once per process.
+pub trait FunctionSettings: Sized {
+    /// Every environment name [`FunctionSettings::read`] asks for.
+    const NAMES: &'static [&'static str];
 
-impl SettingReader<fn(&str) -> Option<String>> {
-    /// A reader of the process environment.
-    pub fn from_env() -> Self {
-        SettingReader::new(|name| std::env::var(name).ok())
+    /// Builds the settings from what `reader` finds.
+    fn read(reader: &SettingReader) -> Self;
+
+    /// The settings as `lookup` (a map in tests) would give them.
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        Self::read(&SettingReader::new(&lookup))
+    }
+
+    /// The settings from the process environment.
+    fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
     }
 }
 
-impl<L: Fn(&str) -> Option<String>> SettingReader<L> {
-    pub fn new(lookup: L) -> Self {
+/// Panics unless `S` reads exactly its `NAMES`: each function's test of its list.
+pub fn assert_names_read<S: FunctionSettings>() {
+    let read = names_read(|lookup| {
+        S::from_lookup(lookup);
+    });
+    let listed: BTreeSet<String> = S::NAMES.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        read, listed,
+        "the names read, and the names listed in NAMES"
+    );
+}
+
+/// Reads settings by name through a lookup: the process environment, or a map in tests.
+pub struct SettingReader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> SettingReader<'a> {
+    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
         SettingReader { lookup }
     }
 
@@ -110,16 +134,14 @@ pub fn names_read(read: impl FnOnce(&dyn Fn(&str) -> Option<String>)) -> BTreeSe
 mod tests {
     use super::*;
 
-    fn reader(
-        pairs: &[(&'static str, &'static str)],
-    ) -> SettingReader<impl Fn(&str) -> Option<String>> {
+    fn lookup(pairs: &[(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         let pairs = pairs.to_vec();
-        SettingReader::new(move |k| {
+        move |k| {
             pairs
                 .iter()
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| v.to_string())
-        })
+        }
     }
 
     #[test]
@@ -131,7 +153,8 @@ mod tests {
 
     #[test]
     fn durations_keep_their_default_when_unusable() {
-        let r = reader(&[("a", "1m"), ("b", "soon"), ("z", "0")]);
+        let lookup = lookup(&[("a", "1m"), ("b", "soon"), ("z", "0")]);
+        let r = SettingReader::new(&lookup);
         let ten = Duration::from_secs(10);
         assert_eq!(r.duration("a", ten), Duration::from_secs(60));
         assert_eq!(r.duration("b", ten), ten);
@@ -142,7 +165,8 @@ mod tests {
 
     #[test]
     fn text_is_trimmed_and_empty_is_unset() {
-        let r = reader(&[("a", " x "), ("e", "  ")]);
+        let lookup = lookup(&[("a", " x "), ("e", "  ")]);
+        let r = SettingReader::new(&lookup);
         assert_eq!(r.text("a").as_deref(), Some("x"));
         assert_eq!(r.text("e"), None);
     }
