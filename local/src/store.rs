@@ -1,8 +1,7 @@
-//! The embedded S3 store: s3s-fs (an S3 API over a folder) on loopback, run as its own
-//! process (`greyfaas store`) so it can be restarted like any other component.
+//! The embedded S3 store (greyfaas-store's s3s-fs server) on loopback, run as its own
+//! process (`greyfaas store`) so it can be restarted like any other component, and the
+//! credentials it and the functions share.
 
-use s3s::auth::SimpleAuth;
-use s3s::service::S3ServiceBuilder;
 use std::path::{Path, PathBuf};
 
 /// The store's credentials, as files in the functions' secrets folder.
@@ -55,51 +54,22 @@ pub fn write_private_bytes(path: &Path, value: &[u8]) -> std::io::Result<()> {
 }
 
 /// Serves the S3 API for the objects under `data_dir` on `127.0.0.1:port` until
-/// SIGTERM/Ctrl-C. Writes go to a temporary file renamed into place, so a crash never
-/// leaves a half-written object.
+/// SIGTERM/Ctrl-C (greyfaas-store's server, with credentials from `secrets_dir`).
 pub async fn serve(
     data_dir: PathBuf,
     port: u16,
     secrets_dir: PathBuf,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(&data_dir)?;
-    let (access, secret) = ensure_credentials(&secrets_dir)?;
-    let fs =
-        s3s_fs::FileSystem::new(&data_dir).map_err(|e| format!("{}: {e:?}", data_dir.display()))?;
-    let service = {
-        let mut builder = S3ServiceBuilder::new(fs);
-        builder.set_auth(SimpleAuth::from_single(access, secret));
-        builder.build()
-    };
+    let credentials = ensure_credentials(&secrets_dir)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(addr = %listener.local_addr()?, data = %data_dir.display(), "S3 store listening");
-    let http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let stop = openfaas_runtime::wait_for_signal();
-    tokio::pin!(stop);
-    loop {
-        let socket = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((socket, _)) => {
-                    // Without it, Nagle's algorithm and delayed ACKs add ~40 ms to a response.
-                    let _ = socket.set_nodelay(true);
-                    socket
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "accept failed");
-                    continue;
-                }
-            },
-            _ = &mut stop => break,
-        };
-        let connection =
-            http.serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone());
-        let watched = graceful.watch(connection.into_owned());
-        tokio::spawn(async move {
-            let _ = watched.await;
-        });
-    }
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
+    greyfaas_store::server::serve(
+        listener,
+        &data_dir,
+        credentials,
+        openfaas_runtime::wait_for_signal(),
+    )
+    .await?;
     tracing::info!("S3 store stopped");
     Ok(())
 }

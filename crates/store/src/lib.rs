@@ -9,12 +9,15 @@
 //! - [`name`]: object names, paths and the hasher that makes names.
 //! - [`sniff`]: which image format some bytes are, from their magic bytes.
 //! - [`store`]: the S3 client (built once per process) and its operations.
+//! - `server` (feature `server`): an S3 server over a folder, for greyfaas and tests.
 //! - [`error`]: what can go wrong (the functions' shared API, `greyfaas-api`, says
 //!   what each failure means over HTTP).
 
 pub mod config;
 pub mod error;
 pub mod name;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod sniff;
 pub mod store;
 

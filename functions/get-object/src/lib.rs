@@ -9,7 +9,7 @@ mod error;
 pub mod settings;
 
 use error::Error;
-use greyfaas_store::{ObjectPath, Store};
+use greyfaas_store::{ObjectPath, Store, StoreError};
 use http::{HeaderValue, Method, StatusCode, header};
 use openfaas_runtime::{HttpError, Request, Response, body};
 
@@ -17,10 +17,22 @@ use openfaas_runtime::{HttpError, Request, Response, body};
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 pub async fn handle(req: Request) -> Response {
-    serve(req).await.unwrap_or_else(Error::into_response)
+    respond(req, Store::shared).await
 }
 
-async fn serve(req: Request) -> Result<Response, Error> {
+/// [`handle`] with the store it reads from passed in (asked for only once a request
+/// needs it): what the crate's own tests call with an in-process store.
+pub async fn respond<'s>(
+    req: Request,
+    store: impl FnOnce() -> Result<&'s Store, StoreError>,
+) -> Response {
+    serve(req, store).await.unwrap_or_else(Error::into_response)
+}
+
+async fn serve<'s>(
+    req: Request,
+    store: impl FnOnce() -> Result<&'s Store, StoreError>,
+) -> Result<Response, Error> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Err(Error::Method);
     }
@@ -28,7 +40,7 @@ async fn serve(req: Request) -> Result<Response, Error> {
         return Ok(body::json(StatusCode::OK, &routes()));
     }
     let path = ObjectPath::parse(req.uri().path())?;
-    let store = Store::shared()?;
+    let store = store()?;
     let etag = format!("\"{}\"", path.name);
 
     if let Some(tags) = req.headers().get(header::IF_NONE_MATCH)

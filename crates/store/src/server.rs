@@ -1,0 +1,118 @@
+//! An S3 server over a folder (s3s-fs) on a listener: the embedded store that
+//! `greyfaas store` runs, and the real store a function's own tests start in-process.
+//! Behind the `server` feature, so the functions' images do not carry it.
+//!
+//! s3s-fs writes each object to a temporary file and renames it into place, so a crash
+//! never leaves a half-written object.
+
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve {dir}: {reason}")]
+pub struct ServeError {
+    pub dir: String,
+    pub reason: String,
+}
+
+/// Serves the objects under `data_dir` on `listener`, signed in with `access`/`secret`,
+/// until `stop` completes; then lets open requests finish (10 s at most).
+pub async fn serve(
+    listener: TcpListener,
+    data_dir: &Path,
+    (access, secret): (String, String),
+    stop: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let error = |reason: String| ServeError {
+        dir: data_dir.display().to_string(),
+        reason,
+    };
+    std::fs::create_dir_all(data_dir).map_err(|e| error(e.to_string()))?;
+    let fs = s3s_fs::FileSystem::new(data_dir).map_err(|e| error(format!("{e:?}")))?;
+    let service = {
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(access, secret));
+        builder.build()
+    };
+    let http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        let socket = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, _)) => {
+                    // Without it, Nagle's algorithm and delayed ACKs add ~40 ms to a response.
+                    let _ = socket.set_nodelay(true);
+                    socket
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "accept failed");
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let connection =
+            http.serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone());
+        let watched = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            let _ = watched.await;
+        });
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+    Ok(())
+}
+
+/// A store served in this process on a loopback port, over a folder: a function's own
+/// tests use it as their real S3 server. Dropping it stops the server.
+pub struct InProcess {
+    pub store: crate::Store,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl InProcess {
+    /// Starts the server over `data_dir` and a client for it, both buckets created.
+    pub async fn start(data_dir: &Path) -> Result<InProcess, ServeError> {
+        let error = |reason: String| ServeError {
+            dir: data_dir.display().to_string(),
+            reason,
+        };
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| error(e.to_string()))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| error(e.to_string()))?
+            .port();
+        let credentials = ("test-access".to_string(), "test-secret".to_string());
+        let config = crate::StoreConfig {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            region: "us-east-1".into(),
+            incoming_bucket: "incoming".into(),
+            processed_bucket: "processed".into(),
+            access_key: credentials.0.clone(),
+            secret_key: credentials.1.clone(),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let dir = data_dir.to_path_buf();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            if let Err(err) = serve(listener, &dir, credentials, stopped).await {
+                tracing::error!(%err, "in-process store failed");
+            }
+        });
+        let store = crate::Store::new(config);
+        store
+            .ensure_buckets()
+            .await
+            .map_err(|e| error(e.to_string()))?;
+        Ok(InProcess { store, _stop: stop })
+    }
+}

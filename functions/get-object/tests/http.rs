@@ -1,0 +1,185 @@
+//! get-object's HTTP behaviour, tested inside its own crate: the handler called
+//! directly, reading from a real S3 server (s3s-fs) started in this process.
+
+use bytes::Bytes;
+use greyfaas_store::server::InProcess;
+use greyfaas_store::{Area, ObjectPath, Store, StoreConfig, StoreError};
+use http::{Method, StatusCode, header};
+use http_body_util::BodyExt;
+use openfaas_runtime::body;
+
+struct Answer {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+async fn call(store: &Store, method: Method, path: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut req = http::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let response = handler::respond(req.body(body::empty()).unwrap(), || Ok(store)).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A small PNG (signature and IHDR are enough for the store's sniffing).
+fn png() -> Bytes {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    bytes.extend((0..200u8).collect::<Vec<_>>());
+    Bytes::from(bytes)
+}
+
+async fn stored(store: &Store) -> (ObjectPath, Bytes) {
+    let bytes = png();
+    let path = store
+        .put(Area::Incoming, bytes.clone(), "image/png")
+        .await
+        .unwrap();
+    (path, bytes)
+}
+
+#[tokio::test]
+async fn a_stored_object_comes_back_with_its_type_tag_and_caching() {
+    let dir = tempdir("get");
+    let s3 = InProcess::start(&dir).await.unwrap();
+    let (path, bytes) = stored(&s3.store).await;
+
+    let got = call(&s3.store, Method::GET, &path.to_string(), &[]).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.body, bytes);
+    assert_eq!(got.headers[header::CONTENT_TYPE], "image/png");
+    assert_eq!(
+        got.headers[header::ETAG],
+        format!("\"{}\"", path.name).as_str()
+    );
+    assert!(
+        got.headers[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+
+    let head = call(&s3.store, Method::HEAD, &path.to_string(), &[]).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(head.body.is_empty());
+    assert_eq!(
+        head.headers[header::CONTENT_LENGTH],
+        bytes.len().to_string().as_str()
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn conditional_and_range_requests_are_answered_as_http_says() {
+    let dir = tempdir("range");
+    let s3 = InProcess::start(&dir).await.unwrap();
+    let (path, bytes) = stored(&s3.store).await;
+    let etag = format!("\"{}\"", path.name);
+
+    let cached = call(
+        &s3.store,
+        Method::GET,
+        &path.to_string(),
+        &[("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+    assert!(cached.body.is_empty());
+
+    let part = call(
+        &s3.store,
+        Method::GET,
+        &path.to_string(),
+        &[("range", "bytes=2-9")],
+    )
+    .await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.body, bytes.slice(2..10));
+    assert_eq!(
+        part.headers[header::CONTENT_RANGE],
+        format!("bytes 2-9/{}", bytes.len()).as_str()
+    );
+
+    let beyond = call(
+        &s3.store,
+        Method::GET,
+        &path.to_string(),
+        &[("range", "bytes=9999-")],
+    )
+    .await;
+    assert_eq!(beyond.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    let odd = call(
+        &s3.store,
+        Method::GET,
+        &path.to_string(),
+        &[("range", "lines=1-2")],
+    )
+    .await;
+    assert_eq!(odd.status, StatusCode::BAD_REQUEST);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn a_missing_object_is_404_and_a_store_that_is_down_503_both_in_json() {
+    let dir = tempdir("missing");
+    let s3 = InProcess::start(&dir).await.unwrap();
+    let missing = format!("/processed/{}", "0".repeat(64));
+    let got = call(&s3.store, Method::GET, &missing, &[]).await;
+    assert_eq!(got.status, StatusCode::NOT_FOUND);
+    let json: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+    assert!(json["error"].is_string(), "{json}");
+
+    // A port nothing listens on (loopback): the store is down.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let down = Store::new(StoreConfig {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        ..s3.store.config().clone()
+    });
+    let got = call(&down, Method::GET, &missing, &[]).await;
+    assert_eq!(got.status, StatusCode::SERVICE_UNAVAILABLE);
+    let json: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+    assert!(
+        json["error"].as_str().unwrap().contains("unavailable"),
+        "{json}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn an_unconfigured_store_is_asked_for_only_when_needed() {
+    let unconfigured = || -> Result<&'static Store, StoreError> {
+        Err(StoreError::Unavailable(
+            "not configured in this test".into(),
+        ))
+    };
+    let req = |path: &str| {
+        http::Request::builder()
+            .uri(path)
+            .body(body::empty())
+            .unwrap()
+    };
+    assert_eq!(
+        handler::respond(req("/"), unconfigured).await.status(),
+        StatusCode::OK
+    );
+    let status = handler::respond(req(&format!("/incoming/{}", "a".repeat(64))), unconfigured)
+        .await
+        .status();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("get-object-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
