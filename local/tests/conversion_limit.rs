@@ -3,9 +3,7 @@
 //! JSON 429. The function process runs alone here, on loopback, converting posted
 //! images (no store needed); peak memory is the kernel's VmHWM for the process.
 
-mod common;
-
-use common::*;
+use greyfaas_testkit::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

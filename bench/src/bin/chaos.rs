@@ -4,14 +4,15 @@
 //! restarted by the runtime). Afterwards every stored object is checked with
 //! `greyfaas verify`.
 //!
-//! usage: greyfaas-chaos [--duration 60] [--concurrency 4] [--bin-dir target/release]
+//! usage: chaos [--duration 60] [--concurrency 4] [--bin-dir target/release]
 //!        [--corpus ../shared/corpus] [--stack stack.yml] [--variants shipped,two-replicas]
 //! Load: fetch-incoming of every corpus image, greyscale by path of those up to 4 MP
 //! (see `convertible`), greyscale of posted images under 1 MiB, get-object of all
 //! results. Each variant runs for --duration. Exit 1 unless every variant ends with 0 failed
 //! calls and 0 bad objects.
 
-use greyfaas_bench::{Rng, Up, arg, corpus, repo, serve_corpus};
+use clap::Parser;
+use greyfaas_bench::{BinDir, Corpus, Rng, WebServer, repo, sigkill, start_up, store_process};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,44 @@ struct Outcome {
     status: u16,
 }
 
+/// The chaos test's options.
+#[derive(Parser, Debug)]
+#[command(
+    about = "Replicas and the store killed under load; exit 1 on any failed call or bad object"
+)]
+struct Args {
+    /// Seconds of load per variant.
+    #[arg(long, default_value_t = 60)]
+    duration: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    #[command(flatten)]
+    bin_dir: BinDir,
+    #[command(flatten)]
+    corpus: Corpus,
+    /// The stack file to run (and to derive the two-replica variant from).
+    #[arg(long, default_value_os_t = repo().join("stack.yml"))]
+    stack: PathBuf,
+    /// The variants to run, in order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "shipped,two-replicas"
+    )]
+    variants: Vec<Variant>,
+}
+
+/// Which stack a run uses.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Variant {
+    /// The stack file as it is.
+    Shipped,
+    /// Every function at two replicas.
+    TwoReplicas,
+}
+
 /// What every variant shares.
 struct Setup {
     duration: Duration,
@@ -37,52 +76,38 @@ struct Setup {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let duration = Duration::from_secs(arg("--duration", "60").parse().unwrap_or(60));
-    let concurrency: usize = arg("--concurrency", "4").parse().unwrap_or(4);
-    let bin_dir = PathBuf::from(arg(
-        "--bin-dir",
-        &repo().join("target/release").display().to_string(),
-    ));
-    let corpus_dir = PathBuf::from(arg(
-        "--corpus",
-        &repo().join("../shared/corpus").display().to_string(),
-    ));
-    let stack = PathBuf::from(arg(
-        "--stack",
-        &repo().join("stack.yml").display().to_string(),
-    ));
-    let variants = arg("--variants", "shipped,two-replicas");
-    let files = corpus(&corpus_dir).expect("the corpus");
-    let web = serve_corpus(corpus_dir.clone())
+    let args = Args::parse();
+    let web = WebServer::start(args.corpus.dir.clone())
         .await
         .expect("the corpus server");
     let setup = Setup {
-        duration,
-        concurrency,
-        bin_dir,
-        files,
-        web,
+        duration: Duration::from_secs(args.duration),
+        concurrency: args.concurrency,
+        bin_dir: args.bin_dir.path,
+        files: args.corpus.load(),
+        web: web.base,
     };
+    let (duration, concurrency, stack) = (setup.duration, setup.concurrency, &args.stack);
     let mut passed = true;
-    for variant in variants.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+    for variant in args.variants {
+        let name = match variant {
+            Variant::Shipped => "shipped",
+            Variant::TwoReplicas => "two-replicas",
+        };
         let dir =
-            std::env::temp_dir().join(format!("greyfaas-chaos-{}-{variant}", std::process::id()));
+            std::env::temp_dir().join(format!("greyfaas-chaos-{}-{name}", std::process::id()));
         let stack_file = match variant {
-            "shipped" => stack.clone(),
-            "two-replicas" => match two_replicas(&stack, &dir) {
+            Variant::Shipped => stack.clone(),
+            Variant::TwoReplicas => match two_replicas(stack, &dir) {
                 Ok(path) => path,
                 Err(e) => {
                     eprintln!("chaos: cannot derive the two-replica stack: {e}");
                     return std::process::ExitCode::FAILURE;
                 }
             },
-            other => {
-                eprintln!("chaos: unknown variant {other:?} (shipped, two-replicas)");
-                return std::process::ExitCode::FAILURE;
-            }
         };
         println!(
-            "chaos ({variant}): {}, {} s, {concurrency} clients, a replica killed every 2 s, the store killed once",
+            "chaos ({name}): {}, {} s, {concurrency} clients, a replica killed every 2 s, the store killed once",
             stack_file.display(),
             duration.as_secs()
         );
@@ -133,10 +158,9 @@ async fn run(setup: &Setup, stack_file: &Path, dir: &Path) -> bool {
         web,
     } = setup;
     let (duration, concurrency) = (*duration, *concurrency);
-    let mut up = Up::start_file(bin_dir, dir, stack_file, &["--allow-private-networks"])
-        .expect("greyfaas up");
+    let up = start_up(bin_dir, dir, stack_file);
     let gateway = up.gateway.clone();
-    let up_pid = up.child.id();
+    let up_pid = up.pid();
     let password = up.password();
 
     let began = Instant::now();
@@ -283,8 +307,7 @@ async fn run(setup: &Setup, stack_file: &Path, dir: &Path) -> bool {
             && let Some((pid, port)) = store_process(up_pid)
         {
             let down = began.elapsed();
-            // SAFETY: a process we started (through greyfaas up).
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            sigkill(pid);
             let mut back = down;
             for _ in 0..300 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -327,20 +350,20 @@ async fn run(setup: &Setup, stack_file: &Path, dir: &Path) -> bool {
             .collect();
         if !pids.is_empty() {
             let pid = pids[rng.below(pids.len())];
-            // SAFETY: a replica process of the greyfaas we started.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            sigkill(pid);
             kills += 1;
         }
     }
     for w in workers {
         let _ = w.await;
     }
+    let data_dir = up.data_dir.clone();
     up.stop();
 
     let verify = std::process::Command::new(bin_dir.join("greyfaas"))
         .arg("verify")
         .arg("--data-dir")
-        .arg(&up.data_dir)
+        .arg(&data_dir)
         .output()
         .expect("greyfaas verify");
     let verify_out = String::from_utf8_lossy(&verify.stdout).to_string();
@@ -427,38 +450,6 @@ fn convertible(name: &str) -> bool {
         },
         None => false,
     }
-}
-
-/// The embedded store's process (a child of `greyfaas up` running `greyfaas store`) and port.
-fn store_process(parent: u32) -> Option<(i32, u16)> {
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid != Some(parent) {
-            continue;
-        }
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).to_string())
-            .collect();
-        if args.get(1).is_some_and(|a| a == "store") {
-            let port = args
-                .iter()
-                .position(|a| a == "--port")
-                .and_then(|i| args.get(i + 1))
-                .and_then(|p| p.parse().ok())?;
-            return Some((pid, port));
-        }
-    }
-    None
 }
 
 /// "verify: N objects checked, M bad" → (N, M).
