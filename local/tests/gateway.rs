@@ -514,30 +514,6 @@ fn children_die_with_a_killed_runtime() {
     }
 }
 
-/// Starts one function binary directly, as the runtime would, with extra settings.
-fn start_function(name: &str, env: &[(&str, &str)]) -> (std::process::Child, String) {
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("greyfaas-fn-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("s3-access-key"), "test").unwrap();
-    std::fs::write(dir.join("s3-secret-key"), "test").unwrap();
-    let mut command = Command::new(bin_dir().join(name));
-    command
-        .env("port", port.to_string())
-        .env("metrics_port", "0")
-        .env("bind_address", "127.0.0.1")
-        .env("secret_mount_path", &dir)
-        .env("s3_endpoint", format!("http://127.0.0.1:{}", free_port()))
-        .envs(env.iter().copied());
-    let child = spawn_owned(command);
-    let base = format!("http://127.0.0.1:{port}");
-    assert!(eventually(Duration::from_secs(10), || client()
-        .get(format!("{base}/_/health"))
-        .send()
-        .is_ok_and(|r| r.status() == 200)));
-    (child, base)
-}
-
 #[test]
 fn a_store_that_is_down_gives_503_as_json() {
     let (mut child, base) = start_function("get-object", &[]);

@@ -8,6 +8,7 @@
 //! - [`web`]: a loopback web server that serves the corpus and odd answers, and
 //!   records callbacks;
 //! - [`http`]: free ports and clients;
+//! - [`function`]: one function binary started alone, without gateway or store;
 //! - [`process`]: children that die with the tests, signals, the embedded store's process;
 //! - [`browser`]: headless Chromium over WebDriver, for the UI test.
 //!
@@ -15,6 +16,7 @@
 
 pub mod browser;
 pub mod corpus;
+pub mod function;
 pub mod http;
 pub mod paths;
 pub mod process;
@@ -23,6 +25,7 @@ pub mod up;
 pub mod web;
 
 pub use corpus::{assert_grey, corpus, crc32, load_corpus, sha256_hex};
+pub use function::start_function;
 pub use http::{client, client_without_redirects, free_port};
 pub use paths::{bin_dir, corpus_dir, repo, scratch_dir};
 pub use process::{
