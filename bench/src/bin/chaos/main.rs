@@ -7,25 +7,19 @@
 //! usage: chaos [--duration 60] [--concurrency 4] [--bin-dir target/release]
 //!        [--corpus ../shared/corpus] [--stack stack.yml] [--variants shipped,two-replicas]
 //! Load: fetch-incoming of every corpus image, greyscale by path of those up to 4 MP
-//! (see `convertible`), greyscale of posted images under 1 MiB, get-object of all
+//! (see `load::convertible`), greyscale of posted images under 1 MiB, get-object of all
 //! results. Each variant runs for --duration. Exit 1 unless every variant ends with 0 failed
 //! calls and 0 bad objects.
 
+mod load;
+
 use clap::Parser;
 use greyfaas_bench::{BinDir, Corpus, Rng, WebServer, repo, sigkill, start_up, store_process};
-use serde_json::{Value, json};
+use load::{Load, Outcome};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// One request's outcome: when it started and ended (since the run began) and its status
-/// (0 = transport failure).
-struct Outcome {
-    start: Duration,
-    end: Duration,
-    status: u16,
-}
 
 /// The chaos test's options.
 #[derive(Parser, Debug)]
@@ -164,137 +158,12 @@ async fn run(setup: &Setup, stack_file: &Path, dir: &Path) -> bool {
     let password = up.password();
 
     let began = Instant::now();
-    let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
-    let known: Arc<Mutex<Vec<String>>> = Arc::default();
-    // Stored originals small enough to convert under load (see `convertible`).
-    let originals: Arc<Mutex<Vec<String>>> = Arc::default();
+    let load = Load::new(&gateway, web, files);
+    let workers = load.start(concurrency, began, duration);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .expect("a client");
-    let small: Vec<(String, Vec<u8>)> = files
-        .iter()
-        .filter(|(_, b)| b.len() < 1 << 20)
-        .cloned()
-        .collect();
-
-    // The load: bounded by the duration and by a request cap.
-    let mut workers = Vec::new();
-    for worker in 0..concurrency {
-        let (client, gateway, web, outcomes, known, originals, files, small) = (
-            client.clone(),
-            gateway.clone(),
-            web.clone(),
-            outcomes.clone(),
-            known.clone(),
-            originals.clone(),
-            files.clone(),
-            small.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            let mut rng = Rng::seeded();
-            for i in 0..200_000usize {
-                if began.elapsed() >= duration {
-                    break;
-                }
-                let start = began.elapsed();
-                let op = (i + worker) % 4;
-                let result = match op {
-                    0 => {
-                        let (name, _) = &files[rng.below(files.len())];
-                        let r = client
-                            .post(format!("{gateway}/function/fetch-incoming"))
-                            .json(&json!({"url": format!("{web}/corpus/{name}")}))
-                            .send()
-                            .await;
-                        let (status, path) = remember(r, &known).await;
-                        if let Some(path) = path.filter(|_| convertible(name)) {
-                            let mut o = originals.lock().unwrap();
-                            if !o.contains(&path) {
-                                o.push(path);
-                            }
-                        }
-                        status
-                    }
-                    1 => {
-                        let path = {
-                            let o = originals.lock().unwrap();
-                            (!o.is_empty()).then(|| o[rng.below(o.len())].clone())
-                        };
-                        match path {
-                            Some(p) => {
-                                remember(
-                                    client
-                                        .post(format!("{gateway}/function/greyscale"))
-                                        .json(&json!({"path": p}))
-                                        .send()
-                                        .await,
-                                    &known,
-                                )
-                                .await
-                                .0
-                            }
-                            None => continue,
-                        }
-                    }
-                    2 => {
-                        let (name, bytes) = &small[rng.below(small.len())];
-                        let mime = if name.ends_with(".gif") {
-                            "image/gif"
-                        } else if name.ends_with(".png") {
-                            "image/png"
-                        } else {
-                            "application/octet-stream"
-                        };
-                        let r = client
-                            .post(format!("{gateway}/function/greyscale"))
-                            .header("content-type", mime)
-                            .body(bytes.clone())
-                            .send()
-                            .await;
-                        match r {
-                            Ok(r) => {
-                                let s = r.status().as_u16();
-                                let _ = r.bytes().await;
-                                s
-                            }
-                            Err(_) => 0,
-                        }
-                    }
-                    _ => {
-                        let path = {
-                            let k = known.lock().unwrap();
-                            if k.is_empty() {
-                                None
-                            } else {
-                                Some(k[rng.below(k.len())].clone())
-                            }
-                        };
-                        match path {
-                            Some(p) => match client
-                                .get(format!("{gateway}/function/get-object{p}"))
-                                .send()
-                                .await
-                            {
-                                Ok(r) => {
-                                    let s = r.status().as_u16();
-                                    let _ = r.bytes().await;
-                                    s
-                                }
-                                Err(_) => 0,
-                            },
-                            None => continue,
-                        }
-                    }
-                };
-                outcomes.lock().unwrap().push(Outcome {
-                    start,
-                    end: began.elapsed(),
-                    status: result,
-                });
-            }
-        }));
-    }
 
     // The chaos: a random replica every 2 s; the store once, half way through.
     let mut rng = Rng::seeded();
@@ -369,7 +238,7 @@ async fn run(setup: &Setup, stack_file: &Path, dir: &Path) -> bool {
     let verify_out = String::from_utf8_lossy(&verify.stdout).to_string();
     let (checked, bad) = parse_verify(&verify_out);
 
-    let outcomes = outcomes.lock().unwrap();
+    let outcomes = load.outcomes.lock().unwrap();
     let in_window = |o: &Outcome| store_window.is_some_and(|(a, b)| o.end >= a && o.start <= b);
     let ok = |s: u16| (200..300).contains(&s);
     let outside: Vec<&Outcome> = outcomes.iter().filter(|o| !in_window(o)).collect();
@@ -411,45 +280,6 @@ async fn run(setup: &Setup, stack_file: &Path, dir: &Path) -> bool {
     let passed = failed == 0 && bad == 0 && checked > 0 && store_window.is_some();
     println!("chaos: {}", if passed { "PASS" } else { "FAIL" });
     passed
-}
-
-/// Status of a JSON-answering call and the `path` it returned, remembered in `known`.
-async fn remember(
-    response: reqwest::Result<reqwest::Response>,
-    known: &Mutex<Vec<String>>,
-) -> (u16, Option<String>) {
-    let Ok(response) = response else {
-        return (0, None);
-    };
-    let status = response.status().as_u16();
-    let path = match response.json::<Value>().await {
-        Ok(json) => json["path"].as_str().map(str::to_owned),
-        Err(_) => None,
-    };
-    if let Some(path) = &path {
-        let mut known = known.lock().unwrap();
-        if !known.contains(path) {
-            known.push(path.clone());
-        }
-    }
-    (status, path)
-}
-
-/// Whether a corpus image (named `…_<W>x<H>.<ext>`) is converted by path under load:
-/// up to 4 MP. The stack converts one image at a time per replica (max_conversions) and
-/// a 16 MP one takes seconds on a debug build, so larger ones would turn this test of
-/// killed replicas into one of conversion queueing (429 after conversion_wait, by
-/// design). They are still fetched, stored, read back and verified.
-fn convertible(name: &str) -> bool {
-    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
-    let size = stem.rsplit('_').next().unwrap_or_default();
-    match size.split_once('x') {
-        Some((w, h)) => match (w.parse::<u64>(), h.parse::<u64>()) {
-            (Ok(w), Ok(h)) => w * h <= 4_000_000,
-            _ => false,
-        },
-        None => false,
-    }
 }
 
 /// "verify: N objects checked, M bad" → (N, M).
