@@ -35,6 +35,12 @@ pub fn corpus() -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// The bytes of the corpus file `name`; panics, naming the path, if it cannot be read.
+pub fn corpus_file(name: &str) -> Vec<u8> {
+    let path = corpus_dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// The lowercase hex SHA-256 of `bytes`: the name greyfaas stores them under.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

@@ -24,7 +24,7 @@ pub mod stacks;
 pub mod up;
 pub mod web;
 
-pub use corpus::{assert_grey, corpus, crc32, load_corpus, sha256_hex};
+pub use corpus::{assert_grey, corpus, corpus_file, crc32, load_corpus, sha256_hex};
 pub use function::start_function;
 pub use http::{client, client_without_redirects, free_port};
 pub use paths::{bin_dir, corpus_dir, repo, scratch_dir};
