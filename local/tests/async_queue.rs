@@ -3,9 +3,7 @@
 //! callback URLs, the call status (a greyfaas addition), and the queue surviving a
 //! SIGKILLed `greyfaas up`. Every callback goes to a receiver on loopback.
 
-mod common;
-
-use common::*;
+use greyfaas_testkit::*;
 use serde_json::{Value, json};
 use std::io::Read;
 use std::net::TcpListener;
@@ -307,7 +305,7 @@ fn a_sigkilled_gateway_runs_every_accepted_call_once_it_is_back() {
     .1["status"]
         == "running"));
     assert_eq!(call_status(&up, &ids[4]).1["status"], "queued");
-    unsafe { libc::kill(up.pid(), libc::SIGKILL) };
+    sigkill(up.pid());
     let dir = up.dir.clone();
     drop(up); // waits for the killed process
     let before_restart: Vec<usize> = ids.iter().map(|id| callbacks_for(id).len()).collect();

@@ -3,10 +3,7 @@
 //! JSON 429. The function process runs alone here, on loopback, converting posted
 //! images (no store needed); peak memory is the kernel's VmHWM for the process.
 
-mod common;
-
-use common::*;
-use std::process::{Command, Stdio};
+use greyfaas_testkit::*;
 use std::time::{Duration, Instant};
 
 /// A large photo: the corpus's 4096 x 4096 WebP as a 3000 x 3000 RGB PNG (27 MB
@@ -30,25 +27,8 @@ struct Greyscale {
 
 impl Greyscale {
     fn start(env: &[(&str, &str)]) -> Greyscale {
-        let port = free_port();
-        let mut command = Command::new(bin_dir().join("greyscale"));
-        command
-            .env("port", port.to_string())
-            .env("metrics_port", "0")
-            .env("exec_timeout", "120s")
-            .env("write_timeout", "120s")
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null());
-        let child = spawn_owned(command);
-        let url = format!("http://127.0.0.1:{port}");
-        let health = format!("{url}/_/health");
-        assert!(
-            eventually(Duration::from_secs(20), || {
-                reqwest::blocking::get(&health).is_ok_and(|r| r.status().is_success())
-            }),
-            "greyscale did not become healthy"
-        );
+        let long = [("exec_timeout", "120s"), ("write_timeout", "120s")];
+        let (child, url) = start_function("greyscale", &[&long[..], env].concat());
         Greyscale { child, url }
     }
 

@@ -6,20 +6,11 @@
 //! /system/function/NAME?namespace=…`, secrets are `/system/secrets` with
 //! `{"name","value"|"rawValue"}`; every one with the Basic auth `faas-cli login` saved.
 
-mod common;
-
-use common::*;
+use greyfaas_testkit::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
 
 fn describe(up: &Up, name: &str) -> Value {
     let response = client()
@@ -29,15 +20,6 @@ fn describe(up: &Up, name: &str) -> Value {
         .unwrap();
     assert_eq!(response.status(), 200, "describe {name}");
     response.json().unwrap()
-}
-
-fn pids(status: &Value) -> Vec<i64> {
-    status["greyfaas"]["pids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_i64().unwrap())
-        .collect()
 }
 
 /// The FunctionDeployment faas-cli deploy sends for greyscale with these settings.
@@ -54,28 +36,6 @@ fn greyscale_deployment(env: Value, labels: Value, annotations: Value, secrets: 
         "readOnlyRootFilesystem": true,
     })
 }
-
-const ROLL_STACK: &str = r#"
-version: 1.0
-provider:
-  name: openfaas
-functions:
-  greyscale:
-    lang: rust-hyper
-    handler: {repo}/functions/greyscale
-    image: greyfaas/greyscale:test
-    environment:
-      jpeg_quality: 90
-    labels:
-      com.openfaas.scale.min: 2
-      com.openfaas.scale.max: 2
-    secrets: [s3-access-key, s3-secret-key]
-  get-object:
-    lang: rust-hyper
-    handler: {repo}/functions/get-object
-    image: greyfaas/get-object:test
-    secrets: [s3-access-key, s3-secret-key]
-"#;
 
 #[test]
 fn secrets_are_files_created_listed_and_removed_as_faasd_does() {

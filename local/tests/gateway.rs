@@ -1,9 +1,7 @@
 //! The single-machine gateway end to end: the OpenFaaS API shapes, replicas that die,
 //! request-rate scaling, scale to zero, async calls, restarts and cleanup.
 
-mod common;
-
-use common::*;
+use greyfaas_testkit::*;
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -179,7 +177,7 @@ fn killing_a_replica_loses_no_requests_and_the_count_recovers() {
     let up = Up::start(STACK, &[]);
     let before = pids(&function_status(&up, "get-object"));
     assert_eq!(before.len(), 2);
-    unsafe { libc::kill(before[0], libc::SIGKILL) };
+    sigkill(before[0]);
     let started = Instant::now();
     let mut sent = 0;
     while started.elapsed() < Duration::from_secs(3) && sent < 300 {
@@ -199,31 +197,6 @@ fn killing_a_replica_loses_no_requests_and_the_count_recovers() {
         "the killed replica is replaced"
     );
 }
-
-const SCALING_STACK: &str = r#"
-provider:
-  name: openfaas
-functions:
-  burst:
-    lang: rust-hyper
-    handler: {repo}/functions/get-object
-    image: greyfaas/get-object:test
-    labels:
-      com.openfaas.scale.min: "1"
-      com.openfaas.scale.max: "3"
-    annotations:
-      com.openfaas.scale.target: "5"
-      com.openfaas.scale.target-proportion: "1"
-      com.openfaas.scale.type: rps
-  sleepy:
-    lang: rust-hyper
-    handler: {repo}/functions/get-object
-    image: greyfaas/get-object:test
-    annotations:
-      com.openfaas.scale.target: "100"
-      com.openfaas.scale.zero: "true"
-      com.openfaas.scale.zero-duration: 1s
-"#;
 
 #[test]
 fn bursts_scale_up_quiet_scales_down_and_idle_scales_to_zero() {
@@ -532,37 +505,13 @@ fn children_die_with_a_killed_runtime() {
     let mut children = pids(&function_status(&up, "get-object"));
     children.extend(pids(&function_status(&up, "greyscale")));
     assert!(children.len() >= 3);
-    unsafe { libc::kill(up.pid(), libc::SIGKILL) };
+    sigkill(up.pid());
     for pid in children {
         assert!(
             eventually(Duration::from_secs(5), || !process_alive(pid)),
             "replica {pid} outlived a SIGKILLed runtime"
         );
     }
-}
-
-/// Starts one function binary directly, as the runtime would, with extra settings.
-fn start_function(name: &str, env: &[(&str, &str)]) -> (std::process::Child, String) {
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("greyfaas-fn-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("s3-access-key"), "test").unwrap();
-    std::fs::write(dir.join("s3-secret-key"), "test").unwrap();
-    let mut command = Command::new(bin_dir().join(name));
-    command
-        .env("port", port.to_string())
-        .env("metrics_port", "0")
-        .env("bind_address", "127.0.0.1")
-        .env("secret_mount_path", &dir)
-        .env("s3_endpoint", format!("http://127.0.0.1:{}", free_port()))
-        .envs(env.iter().copied());
-    let child = spawn_owned(command);
-    let base = format!("http://127.0.0.1:{port}");
-    assert!(eventually(Duration::from_secs(10), || client()
-        .get(format!("{base}/_/health"))
-        .send()
-        .is_ok_and(|r| r.status() == 200)));
-    (child, base)
 }
 
 #[test]
@@ -601,7 +550,7 @@ fn a_function_drains_on_sigterm() {
         })
     };
     std::thread::sleep(Duration::from_millis(300));
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    sigterm(child.id());
     std::thread::sleep(Duration::from_millis(200));
     let health = client()
         .get(format!("{base}/_/health"))

@@ -1,24 +1,15 @@
 //! End to end, through `greyfaas up`: the real gateway, real function processes on the
 //! real runtime, the real S3 store, corpus photos served by a local web server.
 
-mod common;
-
-use common::*;
+use greyfaas_testkit::*;
+// Redirects are answers under test here: not followed.
+use greyfaas_testkit::client_without_redirects as client;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 fn up() -> &'static Up {
     static UP: OnceLock<Up> = OnceLock::new();
     UP.get_or_init(|| Up::start(STACK, &["--allow-private-networks"]))
-}
-
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 fn post_json(path: &str, body: Value) -> (u16, Value, reqwest::header::HeaderMap) {
@@ -459,21 +450,6 @@ fn a_huge_claimed_size_is_refused_with_413() {
         .send()
         .unwrap();
     assert_eq!(response.status().as_u16(), 413);
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 #[test]

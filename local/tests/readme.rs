@@ -21,9 +21,7 @@
 //!   `remove` DELETEs `{"functionName"}`, `logs` GETs `/system/logs?name=…&tail=…`,
 //!   `secret create|list|remove` POST, GET and DELETE `/system/secrets`.
 
-mod common;
-
-use common::*;
+use greyfaas_testkit::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,47 +2,12 @@
 //! serves at /ui/, converting a URL from the local web server and an uploaded file,
 //! showing the refusal of an internal address, and writing a screenshot for review.
 
-mod common;
-
-use common::browser::Browser;
-use common::*;
+use greyfaas_testkit::browser::Browser;
+use greyfaas_testkit::*;
+// The page's redirect (/ui → /ui/) is under test: not followed.
+use greyfaas_testkit::client_without_redirects as http;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-/// The shipped functions with the gallery; fetch-incoming may reach the test web
-/// server's address only (127.0.0.1), so any other address is refused before connecting.
-const UI_STACK: &str = r#"
-version: 1.0
-provider:
-  name: openfaas
-functions:
-  fetch-incoming:
-    lang: rust-hyper
-    handler: {repo}/functions/fetch-incoming
-    image: greyfaas/fetch-incoming:test
-    environment:
-      allow_cidrs: 127.0.0.1/32
-      fetch_timeout: 5s
-    secrets: [s3-access-key, s3-secret-key]
-  greyscale:
-    lang: rust-hyper
-    handler: {repo}/functions/greyscale
-    image: greyfaas/greyscale:test
-    secrets: [s3-access-key, s3-secret-key]
-  get-object:
-    lang: rust-hyper
-    handler: {repo}/functions/get-object
-    image: greyfaas/get-object:test
-    secrets: [s3-access-key, s3-secret-key]
-  gallery:
-    lang: rust-hyper
-    handler: {repo}/functions/gallery
-    image: greyfaas/gallery:test
-    environment:
-      page_size: 2
-      max_image_bytes: 1000000
-    secrets: [s3-access-key, s3-secret-key]
-"#;
 
 const URL_FILE: &str = "medium-jpeg_brushes_1365x1074.jpg";
 const UPLOAD_FILE: &str = "small-png_astronaut_512x512.png";
@@ -69,15 +34,6 @@ return {
   caption: item.innerText,
 };
 "#;
-
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .build()
-        .unwrap()
-}
 
 /// Asserts the processed object is a greyscale image of the original's size.
 fn assert_grey_result(up: &Up, processed: &str, size: &Value) {

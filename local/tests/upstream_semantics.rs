@@ -5,9 +5,7 @@
 //! restarts (on the shipped stack.yml) and across a store restart (503 retried for up
 //! to 2 s), in-flight counts that survive dropped clients.
 
-mod common;
-
-use common::*;
+use greyfaas_testkit::*;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -125,7 +123,7 @@ fn on_the_shipped_stack_safe_calls_wait_for_a_killed_replica() {
         let [pid] = pids(&function_status(&up, "get-object"))[..] else {
             panic!("stack.yml runs one get-object replica")
         };
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        sigkill(pid);
         let started = Instant::now();
         let response = client()
             .get(up.url("/function/get-object/incoming/nothing-here"))
@@ -157,7 +155,7 @@ fn on_the_shipped_stack_safe_calls_wait_for_a_killed_replica() {
         let [pid] = pids(&function_status(&up, "greyscale"))[..] else {
             panic!("stack.yml runs one greyscale replica")
         };
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        sigkill(pid);
         let response = client()
             .post(up.url("/function/greyscale"))
             .header("content-type", "image/png")
@@ -172,23 +170,6 @@ fn on_the_shipped_stack_safe_calls_wait_for_a_killed_replica() {
         assert!(!response.bytes().unwrap().is_empty());
     }
 }
-
-const ZERO_STACK: &str = r#"
-provider:
-  name: openfaas
-functions:
-  slow-fetch:
-    lang: rust-hyper
-    handler: {repo}/functions/fetch-incoming
-    image: greyfaas/fetch-incoming:test
-    environment:
-      fetch_timeout: 20s
-    annotations:
-      com.openfaas.scale.target: "100"
-      com.openfaas.scale.zero: "true"
-      com.openfaas.scale.zero-duration: 2s
-    secrets: [s3-access-key, s3-secret-key]
-"#;
 
 #[test]
 fn clients_that_go_away_mid_call_are_not_counted_in_flight_and_idle_scales_to_zero() {
@@ -236,34 +217,13 @@ fn clients_that_go_away_mid_call_are_not_counted_in_flight_and_idle_scales_to_ze
     );
 }
 
-/// The embedded store's process: the child of `greyfaas up` running `greyfaas store`.
-fn store_pid(up_pid: i32) -> Option<i32> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let ppid: i32 = stat
-                .rsplit(')')
-                .next()?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let is_store = cmdline.split(|b| *b == 0).nth(1) == Some(b"store".as_slice());
-            (ppid == up_pid && is_store).then_some(pid)
-        })
-}
-
 #[test]
 fn a_safe_call_rides_out_a_store_restart_but_an_outage_is_503_at_once() {
     let missing = format!("/function/get-object/incoming/{}", "0".repeat(64));
     let up = Up::start(STACK, &[]);
     for round in 0..3 {
         let pid = store_pid(up.pid()).expect("the embedded store runs");
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        sigkill(pid);
         let response = client().get(up.url(&missing)).send().unwrap();
         assert_eq!(
             response.status(),

@@ -4,10 +4,21 @@
 //!
 //! usage: footprint [--bin-dir target/release] [--corpus DIR]
 
-use greyfaas_bench::{arg, corpus, free_port, quantile, repo};
-use std::path::{Path, PathBuf};
+use clap::Parser;
+use greyfaas_bench::{BinDir, Corpus, free_port, quantile};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Footprint's options.
+#[derive(Parser, Debug)]
+#[command(about = "Cold start and memory of each function process")]
+struct Args {
+    #[command(flatten)]
+    bin_dir: BinDir,
+    #[command(flatten)]
+    corpus: Corpus,
+}
 
 /// Starts a function binary on a free port; returns it, its port and the start instant.
 fn spawn(binary: &Path, secrets: &Path) -> (Child, u16, Instant) {
@@ -56,14 +67,8 @@ fn memory(pid: u32, field: &str) -> f64 {
 }
 
 fn main() {
-    let bin_dir = PathBuf::from(arg(
-        "--bin-dir",
-        &repo().join("target/release").display().to_string(),
-    ));
-    let corpus_dir = PathBuf::from(arg(
-        "--corpus",
-        &repo().join("../shared/corpus").display().to_string(),
-    ));
+    let args = Args::parse();
+    let (bin_dir, corpus_dir) = (args.bin_dir.path, &args.corpus.dir);
     let secrets = std::env::temp_dir().join(format!("greyfaas-footprint-{}", std::process::id()));
     std::fs::create_dir_all(&secrets).expect("temp dir");
     std::fs::write(secrets.join("s3-access-key"), "bench").expect("secret");
@@ -91,7 +96,7 @@ fn main() {
     }
 
     // Peak memory converting the largest image (by pixels), posted raw.
-    let files = corpus(&corpus_dir).expect("the corpus");
+    let files = args.corpus.load();
     let (name, bytes, w, h, channels) = files
         .iter()
         .filter_map(|(n, b)| {

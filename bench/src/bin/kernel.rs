@@ -8,22 +8,40 @@
 //!
 //! usage: kernel [--corpus DIR] [--runs N]      |      kernel one IN OUT
 
-use greyfaas_bench::{arg, corpus, quantile, repo};
+use clap::Parser;
+use greyfaas_bench::{Corpus, quantile};
 use kernel::convert::{Options, greyscale};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+/// The kernel benchmark's options.
+#[derive(Parser, Debug)]
+#[command(about = "The greyscale kernel against ImageMagick, libvips and jpegtran")]
+struct Args {
+    #[command(flatten)]
+    corpus: Corpus,
+    /// Measurements per tool and image (after one warm-up); the median is shown.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    runs: u16,
+    #[command(subcommand)]
+    command: Option<Once>,
+}
+
+/// A single conversion, as a process: what the CLI tools are timed as.
+#[derive(clap::Subcommand, Debug)]
+enum Once {
+    /// Converts IN to greyscale in the same format, written to OUT.
+    One { input: PathBuf, output: PathBuf },
+}
+
 fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("one") {
-        return one(Path::new(&args[2]), Path::new(&args[3]));
+    let args = Args::parse();
+    if let Some(Once::One { input, output }) = &args.command {
+        return one(input, output);
     }
-    let corpus_dir = PathBuf::from(arg(
-        "--corpus",
-        &repo().join("../shared/corpus").display().to_string(),
-    ));
-    let runs: usize = arg("--runs", "5").parse().unwrap_or(5).max(1);
+    let corpus_dir = &args.corpus.dir;
+    let runs = usize::from(args.runs);
     let out_dir = std::env::temp_dir().join(format!("greyfaas-kernel-{}", std::process::id()));
     std::fs::create_dir_all(&out_dir).expect("a temp dir");
     let me = std::env::current_exe().expect("own path");
@@ -33,7 +51,7 @@ fn main() -> std::process::ExitCode {
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut jpeg_rows = Vec::new();
-    for (name, bytes) in corpus(&corpus_dir).expect("the corpus") {
+    for (name, bytes) in args.corpus.load() {
         let input = corpus_dir.join(&name);
         let ext = Path::new(&name)
             .extension()

@@ -7,7 +7,8 @@
 //!
 //! usage: service [--seconds 10] [--only <operation substring>] [--bin-dir target/release] [--corpus DIR]
 
-use greyfaas_bench::{Up, arg, corpus, quantile, repo, serve_corpus};
+use clap::Parser;
+use greyfaas_bench::{BinDir, Corpus, WebServer, quantile, repo, start_up};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,29 +21,35 @@ enum Call {
     PostBytes(String, &'static str, bytes::Bytes),
 }
 
+/// The service benchmark's options.
+#[derive(Parser, Debug)]
+#[command(about = "Requests per second and latency through greyfaas up's gateway")]
+struct Args {
+    /// Seconds per cell (1 to 20).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=20))]
+    seconds: u64,
+    /// Only the operations whose label holds this text.
+    #[arg(long, default_value = "")]
+    only: String,
+    #[command(flatten)]
+    bin_dir: BinDir,
+    #[command(flatten)]
+    corpus: Corpus,
+}
+
 #[tokio::main]
 async fn main() {
-    let seconds: u64 = arg("--seconds", "10")
-        .parse::<u64>()
-        .unwrap_or(10)
-        .clamp(1, 20);
-    let bin_dir = std::path::PathBuf::from(arg(
-        "--bin-dir",
-        &repo().join("target/release").display().to_string(),
-    ));
-    let corpus_dir = std::path::PathBuf::from(arg(
-        "--corpus",
-        &repo().join("../shared/corpus").display().to_string(),
-    ));
-    let files = corpus(&corpus_dir).expect("the corpus");
-    let web = serve_corpus(corpus_dir.clone())
+    let args = Args::parse();
+    let seconds = args.seconds;
+    let files = args.corpus.load();
+    let web = WebServer::start(args.corpus.dir.clone())
         .await
-        .expect("corpus server");
+        .expect("corpus server")
+        .base;
     let dir = std::env::temp_dir().join(format!("greyfaas-bench-{}", std::process::id()));
     // The shipped stack.yml, as users run it (greyscale: max_conversions 1).
     let stack_file = repo().join("stack.yml");
-    let up = Up::start_file(&bin_dir, &dir, &stack_file, &["--allow-private-networks"])
-        .expect("greyfaas up");
+    let up = start_up(&args.bin_dir.path, &dir, &stack_file);
     let gw = up.gateway.clone();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
@@ -120,15 +127,18 @@ async fn main() {
     ];
     println!("| operation | concurrency | req/s | p50 ms | p99 ms | errors |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    let only = arg("--only", "");
-    for (label, call) in cells.into_iter().filter(|(label, _)| label.contains(&only)) {
+    let only = &args.only;
+    for (label, call) in cells
+        .into_iter()
+        .filter(|(label, _)| label.contains(only.as_str()))
+    {
         for concurrency in [1usize, 4, 16] {
             let (rate, p50, p99, errors) =
                 run_cell(&client, &call, concurrency, Duration::from_secs(seconds)).await;
             println!("| {label} | {concurrency} | {rate:.0} | {p50:.1} | {p99:.1} | {errors} |");
         }
     }
-    drop(up);
+    up.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

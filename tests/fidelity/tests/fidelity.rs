@@ -2,17 +2,11 @@
 //! JPEG luma, truncated JPEGs, orientation 1–8 on JPEG, PNG and WebP, GPS stripping,
 //! and ICC profiles (real profiles from Debian's colord-data, which ./test installs).
 
+use greyfaas_testkit::corpus_file as corpus;
 use handler::convert::{ConvertError, LumaMode, Options, greyscale};
 use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageReader, imageops::FilterType};
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
-
-fn corpus(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use std::path::PathBuf;
 
 const MEDIUM: &str = "medium-jpeg_brushes_1365x1074.jpg";
 const LARGE: &str = "large-jpeg_picos-de-europa_3264x2448.jpg";

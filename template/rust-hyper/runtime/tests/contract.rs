@@ -21,10 +21,27 @@ async fn test_handler(req: Request) -> Response {
     }
 }
 
+/// `test_handler` on a loopback port, without metrics.
 async fn start(config: Config) -> RunningServer {
+    serve(Config {
+        metrics_port: 0,
+        ..config
+    })
+    .await
+}
+
+/// `test_handler` on a loopback port, with metrics on another.
+async fn start_with_metrics() -> RunningServer {
+    serve(Config {
+        metrics_port: free_port(),
+        ..Config::default()
+    })
+    .await
+}
+
+async fn serve(config: Config) -> RunningServer {
     let config = Config {
         port: 0,
-        metrics_port: 0,
         bind_address: [127, 0, 0, 1].into(),
         ..config
     };
@@ -255,13 +272,7 @@ async fn a_panicking_handler_gets_a_json_500() {
 
 #[tokio::test]
 async fn metrics_count_requests_by_code() {
-    let config = Config {
-        port: 0,
-        metrics_port: free_port(),
-        bind_address: [127, 0, 0, 1].into(),
-        ..Config::default()
-    };
-    let server = Server::new(config, test_handler).start().await.unwrap();
+    let server = start_with_metrics().await;
     get(server.addr, "/").await;
     get(server.addr, "/panic").await;
     let metrics =
@@ -321,13 +332,7 @@ fn free_port() -> u16 {
 /// A client that goes away mid-call leaves `http_requests_in_flight` as it found it.
 #[tokio::test]
 async fn a_client_dropped_mid_call_is_not_left_in_flight() {
-    let config = Config {
-        port: 0,
-        metrics_port: free_port(),
-        bind_address: [127, 0, 0, 1].into(),
-        ..Config::default()
-    };
-    let server = Server::new(config, test_handler).start().await.unwrap();
+    let server = start_with_metrics().await;
     let in_flight = || async {
         let metrics =
             String::from_utf8(get(server.metrics_addr.unwrap(), "/metrics").await.body).unwrap();

@@ -5,7 +5,7 @@
 //! click, run a script, screenshot — are plain JSON over HTTP, so they are written
 //! here on the reqwest client the tests already use rather than pulling in a client crate.
 
-use super::{free_port, spawn_owned};
+use crate::{free_port, spawn_owned};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
