@@ -197,6 +197,8 @@ pub async fn read(mut body: Body, limit: u64) -> Result<Bytes, BodyError> {
         if let Ok(data) = frame.into_data() {
             total += data.len() as u64;
             if total > limit {
+                drop(chunks);
+                drain(body).await;
                 return Err(BodyError::TooLarge { limit });
             }
             chunks.push(data);
@@ -208,6 +210,18 @@ pub async fn read(mut body: Body, limit: u64) -> Result<Bytes, BodyError> {
         1 => chunks.pop().unwrap_or_default(),
         _ => chunks.concat().into(),
     })
+}
+
+/// How long a refused body is still read (and dropped) so that the refusal reaches the
+/// client; the runtime's `max_request_bytes` and `read_timeout` bound it too.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads what the client is still sending after its body was refused, for at most
+/// [`DRAIN_TIME`]. Closing a socket that holds unread data makes the kernel reset the
+/// connection, and the reset can overtake the 413: the gateway's proxy then reports 502.
+async fn drain(mut body: Body) {
+    let rest = async { while let Some(Ok(_)) = body.frame().await {} };
+    let _ = tokio::time::timeout(DRAIN_TIME, rest).await;
 }
 
 /// Maps a body failure, however deeply wrapped, onto [`BodyError`].
@@ -233,6 +247,21 @@ fn classify(err: &(dyn std::error::Error + 'static), limit: u64) -> BodyError {
 mod tests {
     use super::*;
     use crate::HttpError;
+
+    /// What is sent after the limit is still read, so the 413 is not lost to a reset.
+    #[tokio::test]
+    async fn a_refused_body_is_read_to_its_end() {
+        let polled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = polled.clone();
+        let chunks = futures_util::stream::iter((0..10).map(move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from(vec![0u8; 1000])))
+        }));
+        let body = stream(http_body_util::StreamBody::new(chunks));
+        let err = read(body, 1500).await.unwrap_err();
+        assert!(matches!(err, BodyError::TooLarge { limit: 1500 }));
+        assert_eq!(polled.load(std::sync::atomic::Ordering::SeqCst), 10);
+    }
 
     #[tokio::test]
     async fn read_refuses_bodies_over_the_limit() {
