@@ -198,7 +198,9 @@ pub async fn read(mut body: Body, limit: u64) -> Result<Bytes, BodyError> {
             total += data.len() as u64;
             if total > limit {
                 drop(chunks);
-                drain(body).await;
+                // Read to its end first, so the 413 is not lost to a reset (the
+                // runtime's read_timeout ends a stalled body with an error).
+                crate::unread::drain(body, crate::unread::DRAIN_TIME).await;
                 return Err(BodyError::TooLarge { limit });
             }
             chunks.push(data);
@@ -210,18 +212,6 @@ pub async fn read(mut body: Body, limit: u64) -> Result<Bytes, BodyError> {
         1 => chunks.pop().unwrap_or_default(),
         _ => chunks.concat().into(),
     })
-}
-
-/// How long a refused body is still read (and dropped) so that the refusal reaches the
-/// client; the runtime's `max_request_bytes` and `read_timeout` bound it too.
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Reads what the client is still sending after its body was refused, for at most
-/// [`DRAIN_TIME`]. Closing a socket that holds unread data makes the kernel reset the
-/// connection, and the reset can overtake the 413: the gateway's proxy then reports 502.
-async fn drain(mut body: Body) {
-    let rest = async { while let Some(Ok(_)) = body.frame().await {} };
-    let _ = tokio::time::timeout(DRAIN_TIME, rest).await;
 }
 
 /// Maps a body failure, however deeply wrapped, onto [`BodyError`].

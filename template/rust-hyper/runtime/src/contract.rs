@@ -123,8 +123,9 @@ impl<H: Handler> Contract<H> {
         let exec_timeout = shortest(self.config.exec_timeout, requested_timeout(req.headers()));
         let read_timeout = self.config.read_timeout;
         let req = req.map(|incoming| {
+            // Beneath the limits, so a refused or unread body is still drained.
             let limited = http_body_util::Limited::new(
-                incoming,
+                crate::unread::DrainOnDrop::new(incoming, read_timeout),
                 usize::try_from(limit).unwrap_or(usize::MAX),
             );
             DeadlineBody::idle(limited.map_err(|e| -> BoxError { e }), read_timeout).boxed_unsync()

@@ -29,6 +29,7 @@ mod metrics;
 mod server;
 pub mod settings;
 mod timeout;
+mod unread;
 
 pub use body::{Body, BodyError};
 pub use config::{Config, ConfigError, NAMES as CONFIG_NAMES, parse_duration};

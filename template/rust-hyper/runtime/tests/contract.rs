@@ -6,9 +6,13 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Echoes the body; `/sleep/<ms>` sleeps first; `/panic` panics.
+/// Echoes the body; `/sleep/<ms>` sleeps first; `/panic` panics; `/refuse` answers 415
+/// without reading the body.
 async fn test_handler(req: Request) -> Response {
     let path = req.uri().path().to_string();
+    if path == "/refuse" {
+        return body::error(http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "not this type");
+    }
     if let Some(ms) = path.strip_prefix("/sleep/") {
         tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
     }
@@ -254,6 +258,24 @@ async fn a_stalled_upload_times_out() {
         "{}",
         String::from_utf8_lossy(&bytes)
     );
+}
+
+#[tokio::test]
+async fn a_refusal_sent_before_the_body_is_read_reaches_the_client() {
+    // 8 MiB: far more than the socket buffers hold, so the client is still sending when
+    // the refusal goes out. Were the body not read, the close would reset the connection
+    // and the client would see a broken pipe or a reset instead of the 415.
+    let server = start(Config::default()).await;
+    let upload = vec![b'x'; 8 << 20];
+    let mut request = format!(
+        "POST /refuse HTTP/1.1\r\nHost: fn\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        upload.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&upload);
+    let reply = raw(server.addr, &request).await;
+    assert_eq!(reply.status, 415);
+    assert!(String::from_utf8_lossy(&reply.body).contains("not this type"));
 }
 
 #[tokio::test]
