@@ -3,12 +3,48 @@
 //! runtime's endpoints over the definition's environment, and a secrets folder holding
 //! only the secrets it names (as /var/openfaas/secrets holds only those in OpenFaaS).
 
-use crate::scaler::ScaleSettings;
-use crate::stack::{FunctionDef, Resources, Scalar};
-use crate::supervisor::FunctionSpec;
+use crate::function::FunctionSpec;
+use crate::stack::{BadSetting, FunctionDef, Resources, Scalar, ScaleSettings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// Why a function definition cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("function {function}: {setting}")]
+    Setting {
+        function: String,
+        setting: BadSetting,
+    },
+    #[error("secret name {0:?}: {1}")]
+    SecretName(String, &'static str),
+    #[error(
+        "function {function} needs secrets ({}): create each with `faas-cli secret create NAME` \
+         (kept in {}) or as a file in {}",
+        missing.join(", "), secrets_dir.display(), local_secrets_dir.display()
+    )]
+    MissingSecrets {
+        function: String,
+        missing: Vec<String>,
+        secrets_dir: PathBuf,
+        local_secrets_dir: PathBuf,
+    },
+    #[error("cannot mount secrets in {0}: {1}")]
+    Mount(PathBuf, std::io::Error),
+}
+
+/// A secret name faasd accepts: not empty, no path separator, no `..`.
+pub fn check_secret_name(name: &str) -> Result<(), SpecError> {
+    let bad = |why| Err(SpecError::SecretName(name.to_string(), why));
+    if name.trim().is_empty() {
+        return bad("non-empty name is required");
+    }
+    if name.contains('/') || name.contains("..") {
+        return bad("directory traversal found in name");
+    }
+    Ok(())
+}
 
 /// The local runtime's side of every function's environment.
 pub struct Runtime {
@@ -85,9 +121,14 @@ impl Runtime {
         name: &str,
         def: &FunctionDef,
         binary: PathBuf,
-    ) -> Result<FunctionSpec, String> {
-        let scale = ScaleSettings::read(|k| def.setting(k).map(str::to_owned))
-            .map_err(|e| format!("function {name}: {e}"))?;
+    ) -> Result<FunctionSpec, SpecError> {
+        let scale =
+            ScaleSettings::read(|k| def.setting(k).map(str::to_owned)).map_err(|setting| {
+                SpecError::Setting {
+                    function: name.to_string(),
+                    setting,
+                }
+            })?;
         let mount = self.mount_secrets(name, &def.secrets)?;
         let mut env: BTreeMap<String, String> = def
             .environment
@@ -117,24 +158,23 @@ impl Runtime {
 
     /// A fresh folder of links to the named secrets (each must exist): the function
     /// sees these and no others — not the gateway's own credentials.
-    fn mount_secrets(&self, name: &str, secrets: &[String]) -> Result<PathBuf, String> {
+    fn mount_secrets(&self, name: &str, secrets: &[String]) -> Result<PathBuf, SpecError> {
         let mut sources = Vec::with_capacity(secrets.len());
         let mut missing = Vec::new();
         for secret in secrets {
-            crate::secrets::check_name(secret)?;
+            check_secret_name(secret)?;
             match self.find_secret(secret) {
                 Some(path) => sources.push((secret, path)),
-                None => missing.push(secret.as_str()),
+                None => missing.push(secret.clone()),
             }
         }
         if !missing.is_empty() {
-            return Err(format!(
-                "function {name} needs secrets ({}): create each with `faas-cli secret create NAME` \
-                 (kept in {}) or as a file in {}",
-                missing.join(", "),
-                self.secrets_dir.display(),
-                self.local_secrets_dir.display()
-            ));
+            return Err(SpecError::MissingSecrets {
+                function: name.to_string(),
+                missing,
+                secrets_dir: self.secrets_dir.clone(),
+                local_secrets_dir: self.local_secrets_dir.clone(),
+            });
         }
         let mount = self
             .mounts_dir
@@ -144,7 +184,7 @@ impl Runtime {
         };
         std::fs::create_dir_all(&mount)
             .and_then(|()| sources.iter().try_for_each(|(s, path)| link(s, path)))
-            .map_err(|e| format!("cannot mount secrets in {}: {e}", mount.display()))?;
+            .map_err(|e| SpecError::Mount(mount.clone(), e))?;
         Ok(mount)
     }
 

@@ -1,5 +1,6 @@
 //! Why the gateway could not answer, and the status each reason maps to (as the
-//! OpenFaaS gateway answers them).
+//! OpenFaaS gateway answers them): the one place statuses are chosen. Modules with
+//! errors of their own convert them into this where they meet HTTP.
 
 use http::{HeaderValue, StatusCode, header};
 use openfaas_runtime::{Response, body};
@@ -18,10 +19,11 @@ pub enum GatewayError {
     Upstream(String),
     #[error("{1}")]
     Body(StatusCode, String),
-    #[error(transparent)]
-    BadCallback(#[from] crate::queue::callback::CallbackError),
-    #[error(transparent)]
-    Queue(#[from] crate::queue::QueueError),
+    /// An `X-Callback-Url` refused (the queue's `CallbackError`, as text).
+    #[error("{0}")]
+    BadCallback(String),
+    #[error("the async queue is full ({0} waiting); try again later")]
+    QueueFull(usize),
     #[error("{0}")]
     ScaleToZero(&'static str),
     #[error("invalid credentials")]
@@ -51,10 +53,7 @@ impl GatewayError {
             GatewayError::BadCallback(_)
             | GatewayError::BadRequest(_)
             | GatewayError::ScaleToZero(_) => StatusCode::BAD_REQUEST,
-            GatewayError::Queue(crate::queue::QueueError::Full(_)) => StatusCode::TOO_MANY_REQUESTS,
-            GatewayError::Queue(crate::queue::QueueError::Journal(_)) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            GatewayError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
         }
     }

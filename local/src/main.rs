@@ -4,18 +4,41 @@
 //!   processes with replicas, serves the OpenFaaS gateway API, scales by request rate.
 //! - `greyfaas store` — just the S3 store (s3s-fs over a folder).
 //! - `greyfaas verify` — checks every stored object: name == sha256(content).
+//!
+//! # Layers
+//!
+//! Each module uses only those listed before it (`local/README.md` draws the graph):
+//!
+//! 1. leaves: [`error`], [`metrics`], [`logs`], [`loopback`], [`store`], [`auth`];
+//! 2. [`stack`] — stack.yml and scaling settings;
+//! 3. [`function`] — specs, replicas, counters, the name → function table;
+//! 4. [`supervisor`] — every child process (replicas, the store) and the health probe;
+//! 5. [`deploy`] (definition → spec), [`scaler`] (how many replicas), [`proxy`] (one
+//!    call to a replica, retried, counted);
+//! 6. [`queue`] — async calls, run through the proxy;
+//! 7. [`system`] — the `/system` API;
+//! 8. [`gateway`] — the router;
+//! 9. the commands: [`up`] (with [`cargo_build`]) and [`verify`].
+//!
+//! # Errors
+//!
+//! Every module returns its own typed error (`thiserror`), never a bare string. Where a
+//! module meets HTTP, its error becomes a [`error::GatewayError`], which alone chooses
+//! the status. A command's error reaches `main`, which prints it and exits non-zero:
+//! that is the only place an error becomes text for the user.
 
 mod auth;
+mod cargo_build;
 mod deploy;
 mod error;
 mod function;
 mod gateway;
 mod logs;
+mod loopback;
 mod metrics;
 mod proxy;
 mod queue;
 mod scaler;
-mod secrets;
 mod stack;
 mod store;
 mod supervisor;
@@ -54,7 +77,7 @@ enum Command {
         secrets_dir: PathBuf,
     },
     /// Check that every stored object's name is the SHA-256 of its content.
-    Verify(up::StoreArgs),
+    Verify(supervisor::store::StoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,19 +92,29 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Up(args) => up::run(args).await,
+            Command::Up(args) => exit_code(up::run(args).await),
             Command::Store {
                 data_dir,
                 port,
                 secrets_dir,
-            } => match store::serve(data_dir, port, secrets_dir).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("store: {e}");
-                    ExitCode::FAILURE
-                }
+            } => exit_code(store::serve(data_dir, port, secrets_dir).await),
+            // 1: bad objects found; any other failure is reported as one.
+            Command::Verify(args) => match verify::run(args).await {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => exit_code(Err(e)),
             },
-            Command::Verify(args) => up::verify(args).await,
         }
     })
+}
+
+/// The CLI edge: an error is printed once, as `greyfaas: …`, and exits non-zero.
+fn exit_code<E: std::fmt::Display>(result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("greyfaas: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -13,14 +13,12 @@
 //! function never saw it.
 
 use crate::error::GatewayError;
-use crate::supervisor::{Function, Incarnation};
+use crate::function::{CallGuard, Function, Incarnation};
+use crate::loopback::CLIENT;
+use crate::metrics::GatewayMetrics;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use once_cell::sync::Lazy;
-use openfaas_runtime::{Body, CALL_ID, HttpError, RemoteAddr, Request, Response, body};
+use openfaas_runtime::{CALL_ID, HttpError, RemoteAddr, Request, Response, body};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -35,23 +33,39 @@ const AVOID_FOR: Duration = Duration::from_secs(1);
 /// restart of the store, short enough that an outage is reported at once, not held.
 const UNAVAILABLE_BUDGET: Duration = Duration::from_secs(2);
 
-static CLIENT: Lazy<Client<HttpConnector, Body>> = Lazy::new(|| {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(2)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector)
-});
+/// Sends calls to functions and counts them: the gateway's synchronous calls and the
+/// queue's async ones go the same way.
+pub struct Proxy {
+    pub metrics: GatewayMetrics,
+    /// How long a function may take to answer.
+    pub timeout: Duration,
+}
 
-/// Whether a replica on `port` answers `/_/health` with 200.
-pub async fn probe(port: u16) -> bool {
-    let Ok(request) =
-        http::Request::get(format!("http://127.0.0.1:{port}/_/health")).body(body::empty())
-    else {
-        return false;
-    };
-    matches!(tokio::time::timeout(Duration::from_secs(1), CLIENT.request(request)).await, Ok(Ok(r)) if r.status() == StatusCode::OK)
+impl Proxy {
+    /// Forwards a call to a ready replica and streams the answer back, counting it
+    /// (in flight until its answer is sent, or until the client goes away).
+    pub async fn invoke(
+        &self,
+        function: &Arc<Function>,
+        path_and_query: String,
+        req: Request,
+    ) -> Response {
+        let started = Instant::now();
+        let call = CallGuard::begin(function);
+        self.metrics.started(&function.name);
+        let mut response = forward(function, path_and_query, req, self.timeout)
+            .await
+            .unwrap_or_else(GatewayError::into_response);
+        self.metrics.observe(
+            &function.name,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        response
+            .headers_mut()
+            .insert("x-served-by", HeaderValue::from_static("greyfaas"));
+        call.hold_until_sent(response)
+    }
 }
 
 /// Headers that belong to one hop only (RFC 9110 §7.6.1; Go's reverse proxy list, as
@@ -90,7 +104,7 @@ pub fn is_safe(method: &Method, function: &Function) -> bool {
 
 /// Forwards `req` to a ready replica of `function` within `timeout`, retrying as the
 /// module doc says.
-pub async fn forward(
+async fn forward(
     function: &Arc<Function>,
     path_and_query: String,
     req: Request,
@@ -138,8 +152,7 @@ pub async fn forward(
     let mut pause = Duration::from_millis(50);
     loop {
         attempt += 1;
-        let replica = function
-            .pick(avoid, AVOID_FOR, deadline)
+        let replica = crate::supervisor::ready_replica(function, avoid, AVOID_FOR, deadline)
             .await
             .ok_or_else(|| GatewayError::NoReplica(function.name.clone()))?;
         let incarnation = replica.incarnation();

@@ -1,28 +1,23 @@
-//! `greyfaas up`: everything a stack needs, on one machine, from one command.
+//! `greyfaas up`: everything a stack needs, on one machine, from one command. This
+//! file only composes: build the functions, start the store, make the functions and
+//! the gateway's parts, start replicas, workers and the scaler, serve, and stop in order.
 
+use crate::cargo_build::{self, BuildError};
+use crate::deploy::{Runtime, SpecError};
+use crate::function::{Function, Functions};
 use crate::gateway::Gateway;
+use crate::metrics::GatewayMetrics;
+use crate::proxy::Proxy;
+use crate::queue::Workers;
 use crate::scaler::Windows;
-use crate::stack::Stack;
-use crate::supervisor::{Function, free_port};
-use greyfaas_store::{Store, StoreConfig};
+use crate::stack::{Stack, StackError};
+use crate::supervisor::store::{StoreArgs, StoreHandle, StoreStartError};
+use crate::system::System;
 use openfaas_runtime::{Config, Server, parse_duration};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Where the store is: embedded (a child process over a folder) or external.
-#[derive(clap::Args, Clone)]
-pub struct StoreArgs {
-    /// Data folder: objects/ and secrets/ (default: .greyfaas beside stack.yml).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Use this S3/MinIO endpoint instead of the embedded store; its credentials are
-    /// read from <data-dir>/secrets/s3-access-key and s3-secret-key.
-    #[arg(long, env = "GREYFAAS_S3_ENDPOINT")]
-    pub s3_endpoint: Option<String>,
-}
 
 #[derive(clap::Args)]
 pub struct UpArgs {
@@ -45,10 +40,10 @@ pub struct UpArgs {
     #[arg(long)]
     pub allow_private_networks: bool,
     /// Scale-up window: how quickly a burst adds replicas.
-    #[arg(long, default_value = "6s", value_parser = duration)]
+    #[arg(long, default_value = "6s", value_parser = parse_duration)]
     pub panic_window: Duration,
     /// Scale-down window: load must stay low this long before replicas are removed.
-    #[arg(long, default_value = "60s", value_parser = duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub stable_window: Duration,
     #[command(flatten)]
     pub queue: crate::queue::QueueArgs,
@@ -62,242 +57,60 @@ pub struct UpArgs {
     #[arg(long)]
     pub provider: bool,
     /// How long the gateway waits for a function's answer.
-    #[arg(long, default_value = "60s", value_parser = duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
 }
 
-fn duration(text: &str) -> Result<Duration, String> {
-    parse_duration(text)
+/// Why `up` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Store(#[from] StoreStartError),
+    #[error("cannot prepare {}: {source}", path.display())]
+    Mounts {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("function {function}: no binary at {} (build it, or drop --no-build)", binary.display())]
+    NoBinary { function: String, binary: PathBuf },
+    #[error("{}: {source}", stack.display())]
+    Spec { stack: PathBuf, source: SpecError },
+    #[error("cannot write {}: {source}", dir.display())]
+    Auth {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Queue(#[from] crate::queue::OpenError),
+    #[error("cannot listen on 127.0.0.1:{0}: {1}")]
+    Listen(u16, std::io::Error),
 }
 
-fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("greyfaas: {message}");
-    ExitCode::FAILURE
-}
-
-fn data_dir(args: &StoreArgs, base: &Path) -> PathBuf {
-    args.data_dir
-        .clone()
-        .unwrap_or_else(|| base.join(".greyfaas"))
-}
-
-/// A running store: its endpoint, and the supervising task for an embedded one.
-struct StoreHandle {
-    endpoint: String,
-    task: Option<tokio::task::JoinHandle<()>>,
-    stop: tokio::sync::watch::Sender<bool>,
-}
-
-/// Starts the embedded store as a supervised child (restarted if it dies), or uses the
-/// external endpoint.
-async fn start_store(args: &StoreArgs, data: &Path) -> Result<StoreHandle, String> {
-    let secrets = data.join("secrets");
-    let (stop, _) = tokio::sync::watch::channel(false);
-    if let Some(endpoint) = &args.s3_endpoint {
-        return Ok(StoreHandle {
-            endpoint: endpoint.clone(),
-            task: None,
-            stop,
-        });
-    }
-    crate::store::ensure_credentials(&secrets)
-        .map_err(|e| format!("cannot write secrets in {}: {e}", secrets.display()))?;
-    let port = free_port().map_err(|e| e.to_string())?;
-    let exe = this_executable().map_err(|e| e.to_string())?;
-    let objects = data.join("objects");
-    let mut stopped = stop.subscribe();
-    let task = tokio::spawn(async move {
-        loop {
-            let mut command = tokio::process::Command::new(&exe);
-            command
-                .arg("store")
-                .arg("--data-dir")
-                .arg(&objects)
-                .arg("--port")
-                .arg(port.to_string())
-                .arg("--secrets-dir")
-                .arg(&secrets)
-                .kill_on_drop(true);
-            // SAFETY: prctl only flags the new process to die with us.
-            unsafe {
-                command.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-            let mut child = match command.spawn() {
-                Ok(child) => child,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot start the store");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            tokio::select! {
-                status = child.wait() => tracing::warn!(status = ?status.ok(), "store exited; restarting"),
-                _ = async { let _ = stopped.wait_for(|s| *s).await; } => {
-                    if let Some(pid) = child.id() {
-                        // SAFETY: signalling our own child.
-                        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-                    }
-                    let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
-    let endpoint = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(StoreHandle {
-                endpoint,
-                task: Some(task),
-                stop,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err("the embedded store did not start within 10 s".into())
-}
-
-/// This program's path, for `greyfaas store`. A build started by `up` may have
-/// replaced the file while we run (Linux then reports "<path> (deleted)"): the new
-/// file at the same path is the same program.
-fn this_executable() -> std::io::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let text = exe.to_string_lossy();
-    Ok(match text.strip_suffix(" (deleted)") {
-        Some(path) => PathBuf::from(path),
-        None => exe,
-    })
-}
-
-fn store_client(endpoint: &str, data: &Path) -> Result<Store, String> {
-    let secrets = data.join("secrets").display().to_string();
-    let endpoint = endpoint.to_string();
-    let config = StoreConfig::from_lookup(|k| match k {
-        "s3_endpoint" => Some(endpoint.clone()),
-        "secret_mount_path" => Some(secrets.clone()),
-        other => std::env::var(other).ok(),
-    })
-    .map_err(|e| e.to_string())?;
-    Ok(Store::new(config))
-}
-
-/// Whether `dir` is the workspace greyfaas was built from (so `-p greyfaas` resolves).
-fn is_this_workspace(dir: &Path) -> bool {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    match (dir.canonicalize(), workspace.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
-}
-
-/// The package name in a handler's Cargo.toml: the binary cargo builds for it.
-fn package_name(handler: &Path) -> Result<String, String> {
-    let manifest = handler.join("Cargo.toml");
-    let text =
-        std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
-    let value: toml::Value =
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", manifest.display()))?;
-    value
-        .get("package")
-        .and_then(|p| p.get("name"))
-        .and_then(|n| n.as_str())
-        .map(str::to_owned)
-        .ok_or_else(|| format!("{}: no [package] name", manifest.display()))
-}
-
-pub async fn run(args: UpArgs) -> ExitCode {
-    let stack = match Stack::load(&args.stack) {
-        Ok(stack) => stack,
-        Err(e) => return fail(e),
-    };
-    let data = data_dir(&args.store, &stack.dir);
+pub async fn run(args: UpArgs) -> Result<(), UpError> {
+    let stack = Stack::load(&args.stack)?;
+    let data = args.store.data_dir(&stack.dir);
     let bin_dir = args
         .bin_dir
         .clone()
         .unwrap_or_else(|| stack.dir.join("target/release"));
 
     // Every function's binary, built unless told otherwise.
-    let mut packages = BTreeMap::new();
-    for (name, def) in &stack.functions {
-        if def.lang.as_deref() != Some("rust-hyper") {
-            return fail(format!(
-                "function {name}: lang {:?}: greyfaas up runs rust-hyper functions",
-                def.lang
-            ));
-        }
-        let handler = stack.dir.join(def.handler.as_deref().unwrap_or(name));
-        match package_name(&handler) {
-            Ok(package) => packages.insert(name.clone(), package),
-            Err(e) => return fail(format!("function {name}: {e}")),
-        };
-    }
+    let packages = cargo_build::packages(&stack)?;
     if !args.no_build {
-        let mut cargo =
-            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        // With greyfaas among the packages, features unify as in `cargo run --release
-        // -p greyfaas` (which depends on the functions), so a first start builds every
-        // crate once; --bins keeps the libraries (all named `handler`) out of
-        // target/release, where their names would collide.
-        cargo
-            .current_dir(&stack.dir)
-            .args(["build", "--release", "--bins"]);
-        // `cargo run` sets these for the program it runs; build scripts such as ring's
-        // declare rerun-if-env-changed on them, so passing them on would make this
-        // build redo those crates (and everything above them).
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if key.starts_with("CARGO_PKG_")
-                || key.starts_with("CARGO_CFG_")
-                || matches!(
-                    key.as_ref(),
-                    "CARGO_MANIFEST_DIR"
-                        | "CARGO_MANIFEST_PATH"
-                        | "CARGO_MANIFEST_LINKS"
-                        | "CARGO_BIN_NAME"
-                        | "CARGO_CRATE_NAME"
-                        | "CARGO_PRIMARY_PACKAGE"
-                        | "OUT_DIR"
-                )
-            {
-                cargo.env_remove(key.as_ref());
-            }
-        }
-        if is_this_workspace(&stack.dir) {
-            cargo.args(["-p", env!("CARGO_PKG_NAME")]);
-        }
-        for package in packages.values() {
-            cargo.args(["-p", package]);
-        }
-        eprintln!("greyfaas: building the functions (cargo build --release --bins) …");
-        match cargo.status() {
-            Ok(status) if status.success() => {}
-            Ok(status) => return fail(format!("cargo build failed ({status})")),
-            Err(e) => return fail(format!("cannot run cargo: {e}")),
-        }
+        cargo_build::build(&stack.dir, &packages)?;
     }
 
-    let store = match start_store(&args.store, &data).await {
-        Ok(store) => store,
-        Err(e) => return fail(e),
-    };
+    let store = StoreHandle::start(&args.store, &data).await?;
     let secrets_dir = data.join("secrets");
-    let mounts_dir = match crate::deploy::fresh_mounts_dir(&data) {
-        Ok(dir) => dir,
-        Err(e) => {
-            return fail(format!(
-                "cannot prepare {}: {e}",
-                data.join("mounts").display()
-            ));
-        }
-    };
-    let runtime = crate::deploy::Runtime {
+    let mounts_dir = crate::deploy::fresh_mounts_dir(&data).map_err(|source| UpError::Mounts {
+        path: data.join("mounts"),
+        source,
+    })?;
+    let runtime = Runtime {
         store_endpoint: store.endpoint.clone(),
         secrets_dir: secrets_dir.clone(),
         local_secrets_dir: stack.dir.join(".secrets"),
@@ -309,40 +122,50 @@ pub async fn run(args: UpArgs) -> ExitCode {
     for (name, def) in &stack.functions {
         let binary = bin_dir.join(&packages[name]);
         if !binary.is_file() {
-            return fail(format!(
-                "function {name}: no binary at {} (build it, or drop --no-build)",
-                binary.display()
-            ));
+            return Err(UpError::NoBinary {
+                function: name.clone(),
+                binary,
+            });
         }
-        match runtime.spec(name, def, binary) {
-            Ok(spec) => functions.insert(name.clone(), Function::new(spec)),
-            Err(e) => return fail(format!("{}: {e}", args.stack.display())),
-        };
+        let spec = runtime
+            .spec(name, def, binary)
+            .map_err(|source| UpError::Spec {
+                stack: args.stack.clone(),
+                source,
+            })?;
+        functions.insert(name.clone(), Function::new(spec));
     }
+    let functions = Arc::new(Functions::new(functions));
 
     let basic_auth = if args.no_basic_auth {
         None
     } else {
-        match crate::auth::Credentials::ensure(&secrets_dir) {
-            Ok(credentials) => Some(credentials),
-            Err(e) => return fail(format!("cannot write {}: {e}", secrets_dir.display())),
-        }
+        let credentials =
+            crate::auth::Credentials::ensure(&secrets_dir).map_err(|source| UpError::Auth {
+                dir: secrets_dir.clone(),
+                source,
+            })?;
+        Some(credentials)
     };
-    let queue = match args
-        .queue
-        .open(&data.join("queue"), args.allow_private_networks)
-    {
-        Ok(queue) => queue,
-        Err(e) => return fail(e),
-    };
+    let queue = Arc::new(
+        args.queue
+            .open(&data.join("queue"), args.allow_private_networks)?,
+    );
+    let proxy = Arc::new(Proxy {
+        metrics: GatewayMetrics::new(),
+        timeout: args.upstream_timeout,
+    });
     let gateway = Arc::new(Gateway {
         functions: functions.clone(),
-        metrics: crate::metrics::GatewayMetrics::new(),
-        queue,
+        proxy: proxy.clone(),
+        queue: queue.clone(),
+        system: System {
+            functions: functions.clone(),
+            runtime,
+            queue: queue.clone(),
+            provider_mode: args.provider,
+        },
         basic_auth,
-        upstream_timeout: args.upstream_timeout,
-        runtime,
-        provider_mode: args.provider,
     });
     let config = Config {
         port: args.port,
@@ -354,28 +177,30 @@ pub async fn run(args: UpArgs) -> ExitCode {
         ..Config::default()
     };
     let handler_gateway = gateway.clone();
-    let server = match Server::new(config, move |req| {
+    let server = Server::new(config, move |req| {
         let gateway = handler_gateway.clone();
         async move { gateway.handle(req).await }
     })
     .start()
     .await
-    {
-        Ok(server) => server,
-        Err(e) => return fail(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)),
-    };
+    .map_err(|e| UpError::Listen(args.port, e))?;
 
-    for function in functions.values() {
+    for function in functions.all() {
         let initial = function.spec().scale.min;
         if initial > 0 {
-            function.scale_to(initial);
+            crate::supervisor::scale(function, initial);
         }
     }
     // After the initial replicas are asked for: calls kept from before a restart
     // would otherwise each "scale from zero".
-    crate::queue::start_workers(gateway.clone(), args.queue.async_workers);
+    Workers {
+        queue: queue.clone(),
+        functions: functions.clone(),
+        proxy,
+    }
+    .start(args.queue.async_workers);
     tokio::spawn(crate::scaler::run(
-        functions.values().cloned().collect(),
+        functions.all().cloned().collect(),
         Windows {
             panic: args.panic_window,
             stable: args.stable_window,
@@ -385,17 +210,35 @@ pub async fn run(args: UpArgs) -> ExitCode {
     // Announce only once every initial replica answers /_/health (at most 30 s), so
     // the printed lines, and anything started after them, find everything ready.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while functions.values().any(|f| f.ready_count() < f.desired())
+    while functions.all().any(|f| f.ready_count() < f.desired())
         && std::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let gw = format!("http://{}", server.addr);
+    announce(&gw, &gateway, &store, &data, &stack.dir);
+
+    openfaas_runtime::wait_for_signal().await;
+    eprintln!("greyfaas: shutting down");
+    server.shutdown().await;
+    // Async calls under way finish (their functions still run); the rest stay queued.
+    queue.close();
+    queue.settle(args.upstream_timeout).await;
+    for function in functions.all() {
+        crate::supervisor::stop_all(function).await;
+    }
+    store.stop().await;
+    Ok(())
+}
+
+/// The lines `up` prints once everything is ready: where things are, how to log in,
+/// and a pipeline to try.
+fn announce(gw: &str, gateway: &Gateway, store: &StoreHandle, data: &Path, stack_dir: &Path) {
     println!("greyfaas is up");
     println!(
         "  gateway:   {gw}   (OpenFaaS API: /function/<name>, /async-function/<name>, /system/functions, /metrics)"
     );
-    for (name, function) in &functions {
+    for (name, function) in gateway.functions.iter() {
         println!(
             "  function:  {gw}/function/{name}   ({} replica(s))",
             function.desired()
@@ -406,31 +249,17 @@ pub async fn run(args: UpArgs) -> ExitCode {
         store.endpoint,
         data.join("objects").display()
     );
-    println!("  secrets:   {}", secrets_dir.display());
+    println!("  secrets:   {}", data.join("secrets").display());
     match &gateway.basic_auth {
         Some(credentials) => {
             println!("log faas-cli in (the /system API needs it):");
-            println!("  {}", credentials.login_line(&gw));
+            println!("  {}", credentials.login_line(gw));
         }
         None => println!("  auth:      off (--no-basic-auth): /system/* is open"),
     }
-    let sample = sample_image(&stack.dir);
+    let sample = sample_image(stack_dir);
     println!("try the whole pipeline (upload, convert, read back; no internet needed):");
-    println!("  {}", pipeline_line(&gw, &sample));
-    openfaas_runtime::wait_for_signal().await;
-    eprintln!("greyfaas: shutting down");
-    server.shutdown().await;
-    // Async calls under way finish (their functions still run); the rest stay queued.
-    gateway.queue.close();
-    gateway.queue.settle(args.upstream_timeout).await;
-    for function in functions.values() {
-        function.stop_all().await;
-    }
-    let _ = store.stop.send(true);
-    if let Some(task) = store.task {
-        let _ = task.await;
-    }
-    ExitCode::SUCCESS
+    println!("  {}", pipeline_line(gw, &sample));
 }
 
 /// An image to try the pipeline on: the photo corpus beside the checkout when it is
@@ -458,39 +287,4 @@ pub fn pipeline_line(gw: &str, image: &str) -> String {
         p = path_of("P"),
         q = path_of("Q"),
     )
-}
-
-pub async fn verify(args: StoreArgs) -> ExitCode {
-    let data = data_dir(&args, Path::new("."));
-    let store_handle = match start_store(&args, &data).await {
-        Ok(handle) => handle,
-        Err(e) => return fail(e),
-    };
-    let store = match store_client(&store_handle.endpoint, &data) {
-        Ok(store) => store,
-        Err(e) => return fail(e),
-    };
-    let result = crate::verify::scan(&store).await;
-    let _ = store_handle.stop.send(true);
-    if let Some(task) = store_handle.task {
-        let _ = task.await;
-    }
-    match result {
-        Ok(report) => {
-            for bad in &report.bad {
-                println!("BAD {bad}");
-            }
-            println!(
-                "verify: {} objects checked, {} bad",
-                report.checked,
-                report.bad.len()
-            );
-            if report.bad.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
-        Err(e) => fail(format!("cannot scan the store: {e}")),
-    }
 }

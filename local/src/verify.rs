@@ -1,7 +1,40 @@
 //! `greyfaas verify`: every object in both buckets must be named by the SHA-256 of its
 //! content, and its content must decode as an image of its stored Content-Type.
 
-use greyfaas_store::{Area, ImageFormat, ObjectName, Store};
+use crate::supervisor::store::{StoreArgs, StoreHandle, StoreStartError};
+use greyfaas_store::{Area, ImageFormat, ObjectName, Store, StoreError};
+use std::path::Path;
+
+/// Why the store could not be scanned (a bad object is a finding, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Store(#[from] StoreStartError),
+    #[error("cannot scan the store: {0}")]
+    Scan(#[from] StoreError),
+}
+
+/// `greyfaas verify`: starts the store (or uses the external one), scans it, prints
+/// each bad object and a summary line; whether every object is good.
+pub async fn run(args: StoreArgs) -> Result<bool, VerifyError> {
+    let data = args.data_dir(Path::new("."));
+    let handle = StoreHandle::start(&args, &data).await?;
+    let scanned = match handle.client(&data) {
+        Ok(store) => scan(&store).await.map_err(VerifyError::from),
+        Err(e) => Err(e.into()),
+    };
+    handle.stop().await;
+    let report = scanned?;
+    for bad in &report.bad {
+        println!("BAD {bad}");
+    }
+    println!(
+        "verify: {} objects checked, {} bad",
+        report.checked,
+        report.bad.len()
+    );
+    Ok(report.bad.is_empty())
+}
 
 /// The outcome of a scan.
 #[derive(Debug, Default)]
@@ -11,12 +44,12 @@ pub struct Report {
 }
 
 /// Checks every object; a failure to reach the store is an error, a bad object is not.
-pub async fn scan(store: &Store) -> Result<Report, greyfaas_store::StoreError> {
+pub async fn scan(store: &Store) -> Result<Report, StoreError> {
     let mut report = Report::default();
     for area in Area::ALL {
         let keys = match store.list(area).await {
             Ok(keys) => keys,
-            Err(greyfaas_store::StoreError::NotFound(_)) => continue, // bucket not created yet
+            Err(StoreError::NotFound(_)) => continue, // bucket not created yet
             Err(e) => return Err(e),
         };
         for key in keys {

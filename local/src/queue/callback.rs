@@ -32,6 +32,12 @@ impl CallbackError {
     }
 }
 
+impl From<CallbackError> for crate::error::GatewayError {
+    fn from(e: CallbackError) -> Self {
+        crate::error::GatewayError::BadCallback(e.to_string())
+    }
+}
+
 /// The callback client and its address policy.
 pub struct Callbacks {
     client: reqwest::Client,

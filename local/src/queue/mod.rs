@@ -1,6 +1,6 @@
 //! Async invocations, as the OpenFaaS gateway and queue-worker run them:
 //! `/async-function/<name>` answers 202 once the call is on disk ([`journal`]), a small
-//! pool of workers runs it through the gateway ([`worker`]), retrying with backoff on
+//! pool of workers runs it through the gateway's proxy ([`worker`]), retrying with backoff on
 //! the statuses that say "later", and POSTs the result to its `X-Callback-Url`
 //! ([`callback`]). The queue is bounded: full → 429. Each call's progress is kept by
 //! call id for `GET /system/async-call/<id>` (a greyfaas addition).
@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-pub use settings::{QueueArgs, RetryPolicy};
-pub use worker::start_workers;
+pub use settings::{OpenError, QueueArgs, RetryPolicy};
+pub use worker::Workers;
 
 /// Where a call is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +60,15 @@ pub enum QueueError {
     Full(usize),
     #[error(transparent)]
     Journal(#[from] JournalError),
+}
+
+impl From<QueueError> for crate::error::GatewayError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Full(waiting) => crate::error::GatewayError::QueueFull(waiting),
+            QueueError::Journal(e) => crate::error::GatewayError::Internal(e.to_string()),
+        }
+    }
 }
 
 struct State {

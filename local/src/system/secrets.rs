@@ -7,7 +7,7 @@
 use crate::error::GatewayError;
 use crate::metrics::NAMESPACE;
 use http::{Method, StatusCode};
-use openfaas_runtime::{HttpError, Request, Response, body};
+use openfaas_runtime::{Request, Response, body};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -24,17 +24,6 @@ struct Secret {
     /// Go's `[]byte`: base64 in JSON.
     #[serde(default)]
     raw_value: Option<String>,
-}
-
-/// A secret name faasd accepts: not empty, no path separator, no `..`.
-pub fn check_name(name: &str) -> Result<(), String> {
-    if name.trim().is_empty() {
-        return Err("non-empty name is required".into());
-    }
-    if name.contains('/') || name.contains("..") {
-        return Err("directory traversal found in name".into());
-    }
-    Ok(())
 }
 
 pub async fn route(dir: &Path, req: Request) -> Result<Response, GatewayError> {
@@ -57,12 +46,9 @@ pub async fn route(dir: &Path, req: Request) -> Result<Response, GatewayError> {
             .collect();
         return Ok(body::json(StatusCode::OK, &list));
     }
-    let bytes = body::read(req.into_body(), 1 << 20)
-        .await
-        .map_err(|e| GatewayError::Body(e.status(), e.to_string()))?;
-    let secret: Secret =
-        serde_json::from_slice(&bytes).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-    check_name(&secret.name).map_err(GatewayError::BadRequest)?;
+    let secret: Secret = super::read_json(req, 1 << 20).await?;
+    crate::deploy::check_secret_name(&secret.name)
+        .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     if RESERVED.contains(&secret.name.as_str()) {
         return Err(GatewayError::BadRequest(format!(
             "{} is greyfaas's own; edit the file by hand",

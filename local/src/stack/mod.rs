@@ -1,6 +1,11 @@
 //! Reading `stack.yml` the way faas-cli does: `${VAR:-default}` substitution on the raw
 //! text, YAML, unknown keys ignored, scalars read as strings, and errors that name the
-//! field at fault.
+//! field at fault. Each function's scaling settings are read from its labels in
+//! [`scale`].
+
+mod scale;
+
+pub use scale::{BadSetting, LoadKind, ScaleSettings};
 
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
