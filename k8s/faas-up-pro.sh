@@ -16,8 +16,8 @@
 #   --filter GLOB     only the functions whose name matches the shell glob GLOB
 #   --dry-run         print the faas-cli commands, one per line, instead of running them
 #
-# Reads the stack with python3 + PyYAML when available, else with a small awk reader that
-# understands stack.yml's block layout (2-space indents, `key: value` scalars).
+# Reads the stack with `greyfaas stack pro-labels` (GREYFAAS=path/to/greyfaas to choose
+# the binary; otherwise greyfaas on PATH, else `cargo run -p greyfaas` in this checkout).
 # OpenFaaS CE users: `faas-cli deploy -f stack.yml` instead (k8s/README.md).
 set -euo pipefail
 
@@ -41,53 +41,19 @@ while [ $# -gt 0 ]; do
 done
 [ -f "$STACK" ] || { echo "faas-up-pro: no stack file $STACK" >&2; exit 2; }
 
-# Prints one line per function: the name, then TAB-separated key=value for each
-# com.openfaas.scale.* annotation, in file order.
-read_stack_python() {
-  python3 - "$STACK" <<'PY'
-import sys, yaml
-with open(sys.argv[1]) as f:
-    data = yaml.safe_load(f) or {}
-for name, spec in (data.get("functions") or {}).items():
-    ann = (spec or {}).get("annotations") or {}
-    pairs = ["%s=%s" % (k, str(v).lower() if isinstance(v, bool) else v)
-             for k, v in ann.items() if str(k).startswith("com.openfaas.scale.")]
-    print("\t".join([str(name)] + pairs))
-PY
-}
-
-read_stack_awk() {
-  awk '
-    function unquote(v) {
-      sub(/^[ \t]+/, "", v)
-      if (v ~ /^"/) { sub(/^"/, "", v); sub(/".*$/, "", v); return v }
-      if (v ~ /^'\''/) { sub(/^'\''/, "", v); sub(/'\''.*$/, "", v); return v }
-      sub(/[ \t]+#.*$/, "", v); sub(/[ \t]+$/, "", v); return v
-    }
-    function flush() { if (fn != "") print line; fn = "" }
-    /^[ \t]*(#|$)/ { next }
-    {
-      match($0, /^ */); ind = RLENGTH; text = substr($0, ind + 1)
-      if (ind == 0) { flush(); top = text; sub(/:.*/, "", top); next }
-      if (top != "functions") next
-      if (ind == 2) { flush(); fn = text; sub(/:.*/, "", fn); line = fn; sect = ""; next }
-      if (ind == 4) { sect = text; sub(/:.*/, "", sect); next }
-      if (ind == 6 && sect == "annotations") {
-        key = text; sub(/:.*/, "", key); gsub(/^["'\'']|["'\'']$/, "", key)
-        val = text; sub(/^[^:]*:/, "", val); val = unquote(val)
-        if (key ~ /^com\.openfaas\.scale\./) line = line "\t" key "=" val
-      }
-    }
-    END { flush() }
-  ' "$STACK"
-}
-
-if [ "${GREYFAAS_NO_PYYAML:-0}" != 1 ] && command -v python3 >/dev/null 2>&1 \
-   && python3 -c 'import yaml' 2>/dev/null; then
-  FUNCS=$(read_stack_python)
+# One line per function: the name, then TAB-separated key=value for each
+# com.openfaas.scale.* annotation. greyfaas reads the stack itself (faas-cli's
+# substitution, then YAML), so nothing here parses YAML: $GREYFAAS if set, else greyfaas
+# on PATH, else greyfaas built from this checkout (the first build takes minutes).
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ -n "${GREYFAAS:-}" ]; then
+  GREYFAAS_CMD=("$GREYFAAS")
+elif command -v greyfaas >/dev/null 2>&1; then
+  GREYFAAS_CMD=(greyfaas)
 else
-  FUNCS=$(read_stack_awk)
+  GREYFAAS_CMD=(cargo run --quiet --release --manifest-path "$ROOT/Cargo.toml" -p greyfaas --)
 fi
+FUNCS=$("${GREYFAAS_CMD[@]}" stack -f "$STACK" pro-labels)
 
 if [ "$DRY_RUN" = 0 ] && ! command -v faas-cli >/dev/null 2>&1; then
   echo "faas-up-pro: faas-cli not found (https://github.com/openfaas/faas-cli)" >&2

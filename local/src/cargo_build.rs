@@ -46,7 +46,7 @@ pub fn packages(stack: &Stack) -> Result<BTreeMap<String, String>, BuildError> {
 }
 
 /// The `[package] name` in function `function`'s Cargo.toml.
-fn package_name(function: &str, manifest: &Path) -> Result<String, BuildError> {
+pub fn package_name(function: &str, manifest: &Path) -> Result<String, BuildError> {
     let bad = |problem: String| BuildError::Manifest {
         function: function.to_string(),
         manifest: manifest.to_path_buf(),

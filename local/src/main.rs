@@ -4,6 +4,7 @@
 //!   processes with replicas, serves the OpenFaaS gateway API, scales by request rate.
 //! - `greyfaas store` — just the S3 store (s3s-fs over a folder).
 //! - `greyfaas verify` — checks every stored object: name == sha256(content).
+//! - `greyfaas stack` — stack.yml as greyfaas reads it, for the deployment checks.
 //!
 //! # Layers
 //!
@@ -18,7 +19,7 @@
 //! 6. [`queue`] — async calls, run through the proxy;
 //! 7. [`system`] — the `/system` API;
 //! 8. [`gateway`] — the router;
-//! 9. the commands: [`up`] (with [`cargo_build`]) and [`verify`].
+//! 9. the commands: [`up`] (with [`cargo_build`]), [`verify`] and [`stack_command`].
 //!
 //! # Errors
 //!
@@ -40,6 +41,7 @@ mod proxy;
 mod queue;
 mod scaler;
 mod stack;
+mod stack_command;
 mod store;
 mod supervisor;
 mod system;
@@ -76,6 +78,8 @@ enum Command {
         #[arg(long, default_value = ".greyfaas/secrets")]
         secrets_dir: PathBuf,
     },
+    /// stack.yml as greyfaas reads it: show, check, Pro labels, KEDA objects.
+    Stack(stack_command::StackArgs),
     /// Check that every stored object's name is the SHA-256 of its content.
     Verify(supervisor::store::StoreArgs),
 }
@@ -83,6 +87,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     openfaas_runtime::init_logging(std::env::var("log_format").is_ok_and(|v| v == "json"));
+
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -93,6 +98,7 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => exit_code(up::run(args).await),
+            Command::Stack(args) => exit_code(stack_command::run(args)),
             Command::Store {
                 data_dir,
                 port,
