@@ -23,7 +23,12 @@ struct Query {
     since: Option<DateTime<Utc>>,
 }
 
-fn parse_query(query: &str) -> Result<Query, String> {
+/// A log query faas-provider would refuse (422).
+fn unreadable(problem: impl std::fmt::Display) -> GatewayError {
+    GatewayError::Unprocessable(format!("could not parse the log request: {problem}"))
+}
+
+fn parse_query(query: &str) -> Result<Query, GatewayError> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
@@ -35,15 +40,18 @@ fn parse_query(query: &str) -> Result<Query, String> {
             .map(|(_, v)| v.clone())
             .filter(|v| !v.is_empty())
     };
-    let name = value("name").ok_or("name is required")?;
+    let name = value("name").ok_or_else(|| unreadable("name is required"))?;
     let tail = match value("tail") {
-        Some(t) => Some(t.parse::<i64>().map_err(|e| format!("tail: {e}"))?),
+        Some(t) => Some(
+            t.parse::<i64>()
+                .map_err(|e| unreadable(format!("tail: {e}")))?,
+        ),
         None => None,
     };
     let since = match value("since") {
         Some(s) => Some(
             DateTime::parse_from_rfc3339(&s)
-                .map_err(|e| format!("since: {e}"))?
+                .map_err(|e| unreadable(format!("since: {e}")))?
                 .with_timezone(&Utc),
         ),
         None => None,
@@ -62,9 +70,7 @@ fn parse_query(query: &str) -> Result<Query, String> {
 
 /// `GET /system/logs?name=NAME[&instance=…][&tail=N][&follow=true][&since=RFC3339]`.
 pub fn route(functions: &Functions, req: &Request) -> Result<Response, GatewayError> {
-    let query = parse_query(req.uri().query().unwrap_or_default()).map_err(|e| {
-        GatewayError::Unprocessable(format!("could not parse the log request: {e}"))
-    })?;
+    let query = parse_query(req.uri().query().unwrap_or_default())?;
     let (function, _) = functions.resolve(&query.name)?;
     let logs = function.logs.clone();
     let wanted = move |line: &LogLine| {
