@@ -2,7 +2,7 @@
 # The Dockerfile's plan stage, run in the build context (build/<fn>/ as faas-cli
 # assembles it: this template, the handler in function/, stack.yml's copy folders in
 # function/<path>). It lays the context out as a cargo workspace ready to build with
-# --locked, and writes the dependency-only skeleton to ../skel. .ci/check-dockerfile
+# --locked, and writes the dependency-only skeleton to ../skel. tests/deploy/test_dockerfile.py
 # and .ci/check-build-contexts run this same file.
 #
 # 1. Layout: runtime/ moves to template/rust-hyper/runtime, where a function made by
