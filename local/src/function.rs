@@ -15,11 +15,16 @@ use crate::error::GatewayError;
 use crate::logs::Logs;
 use crate::metrics::NAMESPACE;
 use crate::stack::{FunctionDef, ScaleSettings};
-use openfaas_runtime::Response;
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use openfaas_runtime::body::BoxError;
+use openfaas_runtime::{Body, Response};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio::sync::{Notify, watch};
 
@@ -333,14 +338,14 @@ impl CallGuard {
     }
 
     /// The answer, with this guard riding on its body: the call stays in flight until
-    /// the body is sent (or dropped), when the closure holding the guard is dropped.
+    /// the body is sent (or dropped).
     pub fn hold_until_sent(self, response: Response) -> Response {
-        use http_body_util::BodyExt;
-        response.map(|body| {
-            body.map_frame(move |frame| {
-                let _held = &self;
-                frame
-            })
+        response.map(|inner| {
+            use http_body_util::BodyExt;
+            GuardedBody {
+                inner,
+                _guard: self,
+            }
             .boxed_unsync()
         })
     }
@@ -350,5 +355,31 @@ impl Drop for CallGuard {
     fn drop(&mut self) {
         self.function.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.function.invocations.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A body that keeps a [`CallGuard`] alive while it is being sent.
+struct GuardedBody {
+    inner: Body,
+    _guard: CallGuard,
+}
+
+impl HttpBody for GuardedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
