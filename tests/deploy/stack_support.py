@@ -26,6 +26,8 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+from k8s_checks import as_number
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GATEWAY_URL = "http://gateway.openfaas.svc.cluster.local:8080"
 LOCAL_GATEWAY = "http://127.0.0.1:8080"  # provider.gateway when OPENFAAS_URL is unset
@@ -124,13 +126,6 @@ class Problems(list):
 
 def as_dict(value):
     return value if isinstance(value, dict) else {}
-
-
-def number(value):
-    try:
-        return float(str(value))
-    except ValueError:
-        return None
 
 
 def memory_bytes(quantity):
@@ -376,14 +371,14 @@ def gateway_url_problems(name, spec, stack, ctx):
 def pro_annotation_problems(name, spec, stack, ctx):
     """The Pro autoscaler's settings, as annotations: target > 0, a type, 0 < proportion <= 1."""
     p, ann = Problems(), as_dict(spec.get("annotations"))
-    target = number(ann.get("com.openfaas.scale.target"))
+    target = as_number(ann.get("com.openfaas.scale.target"))
     p.expect(target is not None and target > 0,
              "annotation com.openfaas.scale.target %r is not > 0"
              % ann.get("com.openfaas.scale.target"))
     p.expect(ann.get("com.openfaas.scale.type") in PRO_SCALE_TYPES,
              "annotation com.openfaas.scale.type %r not in %s"
              % (ann.get("com.openfaas.scale.type"), PRO_SCALE_TYPES))
-    prop = number(ann.get("com.openfaas.scale.target-proportion"))
+    prop = as_number(ann.get("com.openfaas.scale.target-proportion"))
     p.expect(prop is not None and 0 < prop <= 1,
              "annotation com.openfaas.scale.target-proportion %r is not in (0, 1]"
              % ann.get("com.openfaas.scale.target-proportion"))
@@ -417,7 +412,7 @@ def resource_problems(name, spec, stack, ctx):
     p.expect(cpu_r <= cpu_l, "requests.cpu %s > limits.cpu %s" % (req.get("cpu"), lim.get("cpu")))
     env = environment(spec)
     if "max_pixels" in env:
-        pixels = number(env["max_pixels"]) or 0
+        pixels = as_number(env["max_pixels"]) or 0
         p.expect(mem_l >= 6 * pixels, "limits.memory %s (%d B) < 6 x max_pixels %s"
                  % (lim.get("memory"), mem_l, env["max_pixels"]))
     return p
