@@ -9,6 +9,9 @@ use openfaas_runtime::HttpError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// The method is not the function's: "use {0}" says which is.
+    #[error("use {0}")]
+    Method(&'static str),
     /// The body could not be read: too large, too slow, or cut off.
     #[error(transparent)]
     Body(#[from] BodyError),
@@ -27,17 +30,22 @@ pub enum ApiError {
     NotImage,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A fault of ours, not the caller's (logged, answered 500).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl HttpError for ApiError {
     fn status(&self) -> StatusCode {
         match self {
+            ApiError::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Body(e) => e.status(),
             ApiError::Json(_) | ApiError::Fields(_) => StatusCode::BAD_REQUEST,
             ApiError::Batch { len: 0, .. } => StatusCode::BAD_REQUEST,
             ApiError::Batch { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Store(e) => store_status(e),
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

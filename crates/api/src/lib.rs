@@ -12,7 +12,7 @@ pub mod error;
 pub mod request;
 pub mod upload;
 
-pub use answer::{batch_response, created, location, outcome, run_batch};
+pub use answer::{Batch, created, location};
 pub use error::{ApiError, store_status};
 pub use request::{
     JsonError, accepts_json, declares_image, looks_like_json, media_type, parse_json,

@@ -3,15 +3,20 @@
 //! the gallery's uploads).
 
 use crate::ApiError;
-use greyfaas_store::{Area, ImageFormat, ObjectPath, Store};
+use greyfaas_store::{Area, ImageFormat, ObjectPath, StoreSource};
 use openfaas_runtime::{Body, body};
 
 /// Reads `request_body` (at most `max_bytes`), checks that it is an image, stores it.
-pub async fn store_upload(request_body: Body, max_bytes: u64) -> Result<ObjectPath, ApiError> {
+pub async fn store_upload(
+    request_body: Body,
+    max_bytes: u64,
+    store: StoreSource<'_>,
+) -> Result<ObjectPath, ApiError> {
     let bytes = body::read(request_body, max_bytes).await?;
     // The format comes from the bytes, never from the sender's Content-Type.
     let format = ImageFormat::sniff(&bytes).ok_or(ApiError::NotImage)?;
-    let path = Store::shared()?
+    let path = store
+        .get()?
         .put(Area::Incoming, bytes, format.mime())
         .await?;
     tracing::info!(%path, "uploaded");

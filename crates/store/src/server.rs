@@ -8,7 +8,8 @@
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -68,16 +69,33 @@ pub async fn serve(
     Ok(())
 }
 
-/// A store served in this process on a loopback port, over a folder: a function's own
-/// tests use it as their real S3 server. Dropping it stops the server.
+/// A store served in this process on a loopback port, over a folder of its own: a
+/// function's own tests use it as their real S3 server. Dropping it stops the server
+/// and removes the folder.
 pub struct InProcess {
     pub store: crate::Store,
+    data_dir: PathBuf,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
 impl InProcess {
-    /// Starts the server over `data_dir` and a client for it, both buckets created.
-    pub async fn start(data_dir: &Path) -> Result<InProcess, ServeError> {
+    /// Starts the server over a new temporary folder and a client for it, both
+    /// buckets created.
+    pub async fn start() -> Result<InProcess, ServeError> {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let data_dir = std::env::temp_dir().join(format!(
+            "greyfaas-store-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let data_dir = data_dir.as_path();
         let error = |reason: String| ServeError {
             dir: data_dir.display().to_string(),
             reason,
@@ -113,6 +131,10 @@ impl InProcess {
             .ensure_buckets()
             .await
             .map_err(|e| error(e.to_string()))?;
-        Ok(InProcess { store, _stop: stop })
+        Ok(InProcess {
+            store,
+            data_dir: data_dir.to_path_buf(),
+            _stop: stop,
+        })
     }
 }

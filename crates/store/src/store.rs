@@ -15,7 +15,7 @@ use bytes::Bytes;
 use once_cell::sync::OnceCell;
 use std::time::Duration;
 
-/// A connected store. Cheap to share: functions use [`Store::shared`].
+/// A connected store. Cheap to share: functions find theirs through a [`StoreSource`].
 pub struct Store {
     client: Client,
     config: StoreConfig,
@@ -73,9 +73,28 @@ impl ObjectInfo {
 
 static SHARED: OnceCell<Store> = OnceCell::new();
 
+/// Where a function finds its store: the process's own, configured from the environment
+/// when a call first needs it (so a call that needs no store never fails on a missing
+/// secret), or one handed in, as a function's own tests hand in an in-process store.
+#[derive(Clone, Copy)]
+pub enum StoreSource<'s> {
+    FromEnv,
+    Given(&'s Store),
+}
+
+impl<'s> StoreSource<'s> {
+    /// The store, connecting the process's own on first use.
+    pub fn get(self) -> Result<&'s Store, StoreError> {
+        match self {
+            StoreSource::FromEnv => Store::shared(),
+            StoreSource::Given(store) => Ok(store),
+        }
+    }
+}
+
 impl Store {
     /// The process-wide store, configured from the environment on first use.
-    pub fn shared() -> Result<&'static Store, StoreError> {
+    fn shared() -> Result<&'static Store, StoreError> {
         SHARED.get_or_try_init(|| Ok(Store::new(StoreConfig::from_env()?)))
     }
 

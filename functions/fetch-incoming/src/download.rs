@@ -23,43 +23,60 @@ pub struct Download {
 #[error("more than {0} redirects")]
 struct TooManyRedirects(usize);
 
-static CLIENT: OnceCell<reqwest::Client> = OnceCell::new();
-
-/// The one download client: connection reuse across requests, no proxies from the
-/// environment (they would bypass the guard), the guarded resolver.
-fn client(settings: &Settings) -> Result<&'static reqwest::Client, Error> {
-    CLIENT.get_or_try_init(|| {
-        let max = settings.max_redirects;
-        let guard = settings.guard.clone();
-        let policy = redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > max {
-                return attempt.error(TooManyRedirects(max));
-            }
-            if !matches!(attempt.url().scheme(), "http" | "https") {
-                return attempt.stop();
-            }
-            match guard.check_url(attempt.url()) {
-                Ok(()) => attempt.follow(),
-                Err(refused) => attempt.error(refused),
-            }
-        });
-        reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.fetch_timeout)
-            .redirect(policy)
-            .no_proxy()
-            .dns_resolver(guard::resolver(&settings.guard))
-            .user_agent(concat!(
-                "greyfaas-fetch-incoming/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))
-    })
+/// Downloads under one [`Settings`]. Its client is built on first use and then reused,
+/// so connections are kept across requests.
+#[derive(Default)]
+pub struct Downloader {
+    client: OnceCell<reqwest::Client>,
 }
 
-/// Downloads `url`, refusing what is not an image or breaks a limit.
-pub async fn fetch(url: &str, settings: &Settings) -> Result<Download, Error> {
+impl Downloader {
+    /// Downloads `url`, refusing what is not an image or breaks a limit.
+    pub async fn fetch(&self, url: &str, settings: &Settings) -> Result<Download, Error> {
+        fetch(self.client(settings)?, url, settings).await
+    }
+
+    /// The download client: no proxies from the environment (they would bypass the
+    /// guard), the guarded resolver, the guard on every redirect.
+    fn client(&self, settings: &Settings) -> Result<&reqwest::Client, Error> {
+        self.client.get_or_try_init(|| build_client(settings))
+    }
+}
+
+fn build_client(settings: &Settings) -> Result<reqwest::Client, Error> {
+    let max = settings.max_redirects;
+    let guard = settings.guard.clone();
+    let policy = redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > max {
+            return attempt.error(TooManyRedirects(max));
+        }
+        if !matches!(attempt.url().scheme(), "http" | "https") {
+            return attempt.stop();
+        }
+        match guard.check_url(attempt.url()) {
+            Ok(()) => attempt.follow(),
+            Err(refused) => attempt.error(refused),
+        }
+    });
+    reqwest::Client::builder()
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.fetch_timeout)
+        .redirect(policy)
+        .no_proxy()
+        .dns_resolver(guard::resolver(&settings.guard))
+        .user_agent(concat!(
+            "greyfaas-fetch-incoming/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .build()
+        .map_err(|e| ApiError::Internal(format!("cannot build the HTTP client: {e}")).into())
+}
+
+async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    settings: &Settings,
+) -> Result<Download, Error> {
     let parsed = Url::parse(url).map_err(|e| Error::BadUrl(format!("{url:?}: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(Error::BadUrl(format!(
@@ -72,11 +89,7 @@ pub async fn fetch(url: &str, settings: &Settings) -> Result<Download, Error> {
     }
     settings.guard.check_url(&parsed)?;
 
-    let mut response = client(settings)?
-        .get(parsed)
-        .send()
-        .await
-        .map_err(classify)?;
+    let mut response = client.get(parsed).send().await.map_err(classify)?;
     if !response.status().is_success() {
         return Err(Error::Upstream(format!(
             "{url} answered {}",

@@ -7,8 +7,6 @@ use openfaas_runtime::HttpError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("use POST with {{\"url\": \"https://…\"}}")]
-    Method,
     /// Reading the request, or storing the image.
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -24,8 +22,6 @@ pub enum Error {
     Upstream(String),
     #[error("the download is larger than {0} bytes")]
     TooLarge(u64),
-    #[error("internal error: {0}")]
-    Internal(String),
 }
 
 greyfaas_api::from_api_errors!(Error);
@@ -34,14 +30,12 @@ impl HttpError for Error {
     /// The one place that maps failures to HTTP statuses.
     fn status(&self) -> StatusCode {
         match self {
-            Error::Method => StatusCode::METHOD_NOT_ALLOWED,
             Error::Api(e) => e.status(),
             Error::BadUrl(_) => StatusCode::BAD_REQUEST,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::Unreachable(_) | Error::Upstream(_) => StatusCode::BAD_GATEWAY,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

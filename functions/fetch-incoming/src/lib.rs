@@ -11,13 +11,16 @@ mod download;
 mod error;
 pub mod settings;
 
+use download::Downloader;
 pub use error::Error;
 use greyfaas_api::{self as api, ApiError};
-use greyfaas_store::{Area, ObjectPath, Store};
+use greyfaas_store::{Area, ObjectPath, StoreSource};
 use http::Method;
+use openfaas_runtime::FunctionSettings;
 use openfaas_runtime::{HttpError, Request, Response, body};
 use serde::Deserialize;
-use settings::{SETTINGS, Settings};
+use settings::Settings;
+use std::sync::LazyLock;
 
 /// The request body: one URL or a batch.
 #[derive(Debug, Deserialize)]
@@ -27,65 +30,82 @@ struct FetchRequest {
     urls: Option<Vec<String>>,
 }
 
+/// The process's function: settings from the environment, the store from its secrets.
+static FUNCTION: LazyLock<FetchIncoming> =
+    LazyLock::new(|| FetchIncoming::new(Settings::from_env(), StoreSource::FromEnv));
+
 pub async fn handle(req: Request) -> Response {
-    serve(req).await.unwrap_or_else(Error::into_response)
+    FUNCTION.respond(req).await
 }
 
-async fn serve(req: Request) -> Result<Response, Error> {
-    let settings = &*SETTINGS;
-    if req.method() != Method::POST {
-        return Err(Error::Method);
-    }
-    let media_type = api::media_type(req.headers());
-    if api::declares_image(&media_type) {
-        // An image posted as the body: the start of the pipeline with no URL.
-        let path = api::store_upload(req.into_body(), settings.max_bytes).await?;
-        return Ok(api::created(&path));
-    }
-    let bytes = body::read(req.into_body(), settings.max_json_bytes).await?;
-    let request: FetchRequest =
-        api::parse_json(&bytes, settings.max_json_depth).map_err(ApiError::from)?;
-    match (request.url, request.urls) {
-        (Some(url), None) => {
-            let path = fetch_one(&url).await?;
-            Ok(api::created(&path))
+/// fetch-incoming's state, built once: what [`handle`] serves with, and what the
+/// crate's own tests build with settings and an in-process store of their own.
+pub struct FetchIncoming<'s> {
+    settings: Settings,
+    store: StoreSource<'s>,
+    downloader: Downloader,
+}
+
+impl<'s> FetchIncoming<'s> {
+    pub fn new(settings: Settings, store: StoreSource<'s>) -> Self {
+        FetchIncoming {
+            settings,
+            store,
+            downloader: Downloader::default(),
         }
-        (None, Some(urls)) => fetch_batch(urls, settings).await,
-        _ => Err(ApiError::Fields("send exactly one of \"url\" or \"urls\"").into()),
     }
-}
 
-/// Downloads one URL and stores it.
-async fn fetch_one(url: &str) -> Result<ObjectPath, Error> {
-    let store = Store::shared()?;
-    let download = download::fetch(url, &SETTINGS).await?;
-    let path = store
-        .put_named(
-            Area::Incoming,
-            download.name,
-            download.bytes,
-            download.format.mime(),
-        )
-        .await?;
-    tracing::info!(url, %path, "fetched");
-    Ok(path)
-}
+    /// Answers one request; every failure becomes its status and a JSON error body.
+    pub async fn respond(&self, req: Request) -> Response {
+        self.serve(req).await.unwrap_or_else(Error::into_response)
+    }
 
-/// Downloads a batch, a few at a time, and reports every outcome in order:
-/// 201 when all succeeded, else 207 with `failed` counting the failures.
-async fn fetch_batch(urls: Vec<String>, settings: &Settings) -> Result<Response, Error> {
-    if urls.is_empty() || urls.len() > settings.max_batch {
-        return Err(ApiError::Batch {
-            items: "URLs",
-            len: urls.len(),
-            max: settings.max_batch,
+    async fn serve(&self, req: Request) -> Result<Response, Error> {
+        let settings = &self.settings;
+        if req.method() != Method::POST {
+            return Err(ApiError::Method("POST with {\"url\": \"https://…\"}").into());
         }
-        .into());
+        let media_type = api::media_type(req.headers());
+        if api::declares_image(&media_type) {
+            // An image posted as the body: the start of the pipeline with no URL.
+            let path = api::store_upload(req.into_body(), settings.max_bytes, self.store).await?;
+            return Ok(api::created(&path));
+        }
+        let bytes = body::read(req.into_body(), settings.max_json_bytes).await?;
+        let request: FetchRequest =
+            api::parse_json(&bytes, settings.max_json_depth).map_err(ApiError::from)?;
+        match (request.url, request.urls) {
+            (Some(url), None) => {
+                let path = self.fetch_one(&url).await?;
+                Ok(api::created(&path))
+            }
+            (None, Some(urls)) => {
+                let batch = api::Batch {
+                    key: "url",
+                    items: "URLs",
+                    max: settings.max_batch,
+                    parallel: 4,
+                };
+                let report = batch.run(urls, |url| async move { self.fetch_one(&url).await });
+                Ok(report.await?)
+            }
+            _ => Err(ApiError::Fields("send exactly one of \"url\" or \"urls\"").into()),
+        }
     }
-    let results = api::run_batch(urls, 4, |url| async move {
-        let result = fetch_one(&url).await.map_err(|e| (e.status(), e));
-        api::outcome("url", &url, result)
-    })
-    .await;
-    Ok(api::batch_response(results))
+
+    /// Downloads one URL and stores it.
+    async fn fetch_one(&self, url: &str) -> Result<ObjectPath, Error> {
+        let store = self.store.get()?;
+        let download = self.downloader.fetch(url, &self.settings).await?;
+        let path = store
+            .put_named(
+                Area::Incoming,
+                download.name,
+                download.bytes,
+                download.format.mime(),
+            )
+            .await?;
+        tracing::info!(url, %path, "fetched");
+        Ok(path)
+    }
 }

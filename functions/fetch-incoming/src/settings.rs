@@ -2,7 +2,6 @@
 
 use greyfaas_ssrf_guard::Guard;
 use openfaas_runtime::{FunctionSettings, SettingReader};
-use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Every limit and switch of fetch-incoming.
@@ -40,9 +39,6 @@ pub const NAMES: &[&str] = &[
     "allow_cidrs",
 ];
 
-/// The process's settings, read from the environment on first use.
-pub static SETTINGS: LazyLock<Settings> = LazyLock::new(Settings::from_env);
-
 impl FunctionSettings for Settings {
     const NAMES: &'static [&'static str] = NAMES;
 
@@ -64,11 +60,6 @@ impl FunctionSettings for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_the_names_read() {
-        openfaas_runtime::settings::assert_names_read::<Settings>();
-    }
 
     #[test]
     fn unreadable_values_keep_their_defaults() {

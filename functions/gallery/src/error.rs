@@ -8,8 +8,6 @@ use openfaas_runtime::HttpError;
 pub enum Error {
     #[error("no such page: {0} (the gallery serves /, /api/gallery and POST /upload)")]
     NoRoute(String),
-    #[error("use {0}")]
-    Method(&'static str),
     #[error("invalid query: {0}")]
     Query(String),
     /// Reading or storing an upload, or listing the store.
@@ -24,7 +22,6 @@ impl HttpError for Error {
     fn status(&self) -> StatusCode {
         match self {
             Error::NoRoute(_) => StatusCode::NOT_FOUND,
-            Error::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Query(_) => StatusCode::BAD_REQUEST,
             Error::Api(e) => e.status(),
         }

@@ -15,33 +15,58 @@ mod page;
 pub mod settings;
 
 pub use error::Error;
-use greyfaas_api as api;
-use greyfaas_store::Store;
+use greyfaas_api::{self as api, ApiError};
+use greyfaas_store::StoreSource;
 use http::{Method, StatusCode};
-use openfaas_runtime::{HttpError, Request, Response, body};
-use settings::SETTINGS;
+use openfaas_runtime::{FunctionSettings, HttpError, Request, Response, body};
+use settings::Settings;
+use std::sync::LazyLock;
+
+/// The process's function: settings from the environment, the store from its secrets.
+static FUNCTION: LazyLock<Gallery> =
+    LazyLock::new(|| Gallery::new(Settings::from_env(), StoreSource::FromEnv));
 
 pub async fn handle(req: Request) -> Response {
-    serve(req).await.unwrap_or_else(Error::into_response)
+    FUNCTION.respond(req).await
 }
 
-async fn serve(req: Request) -> Result<Response, Error> {
-    let settings = &*SETTINGS;
-    match req.uri().path() {
-        "/" | "/index.html" if req.method() == Method::GET => Ok(page::index()),
-        "/" | "/index.html" => Err(Error::Method("GET")),
-        "/api/gallery" if req.method() == Method::GET => {
-            let page = page_number(req.uri().query())?;
-            let json = listing::page(Store::shared()?, page, settings.page_size).await?;
-            Ok(body::json(StatusCode::OK, &json))
+/// gallery's state, built once: what [`handle`] serves with, and what the crate's own
+/// tests build with settings and an in-process store of their own.
+pub struct Gallery<'s> {
+    settings: Settings,
+    store: StoreSource<'s>,
+}
+
+impl<'s> Gallery<'s> {
+    pub fn new(settings: Settings, store: StoreSource<'s>) -> Self {
+        Gallery { settings, store }
+    }
+
+    /// Answers one request; every failure becomes its status and a JSON error body.
+    pub async fn respond(&self, req: Request) -> Response {
+        self.serve(req).await.unwrap_or_else(Error::into_response)
+    }
+
+    async fn serve(&self, req: Request) -> Result<Response, Error> {
+        let settings = &self.settings;
+        let method = |usage| Err(ApiError::Method(usage).into());
+        match req.uri().path() {
+            "/" | "/index.html" if req.method() == Method::GET => Ok(page::index()),
+            "/" | "/index.html" => method("GET"),
+            "/api/gallery" if req.method() == Method::GET => {
+                let page = page_number(req.uri().query())?;
+                let json = listing::page(self.store.get()?, page, settings.page_size).await?;
+                Ok(body::json(StatusCode::OK, &json))
+            }
+            "/api/gallery" => method("GET"),
+            "/upload" if req.method() == Method::POST => {
+                let max = settings.max_image_bytes;
+                let path = api::store_upload(req.into_body(), max, self.store).await?;
+                Ok(api::created(&path))
+            }
+            "/upload" => method("POST with the image as the body"),
+            other => Err(Error::NoRoute(other.to_string())),
         }
-        "/api/gallery" => Err(Error::Method("GET")),
-        "/upload" if req.method() == Method::POST => {
-            let path = api::store_upload(req.into_body(), settings.max_image_bytes).await?;
-            Ok(api::created(&path))
-        }
-        "/upload" => Err(Error::Method("POST with the image as the body")),
-        other => Err(Error::NoRoute(other.to_string())),
     }
 }
 
@@ -64,19 +89,6 @@ fn page_number(query: Option<&str>) -> Result<usize, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::BodyExt;
-
-    async fn call(method: &str, uri: &str, bytes: &'static [u8]) -> (StatusCode, Vec<u8>) {
-        let req = http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(body::full(bytes))
-            .unwrap();
-        let response = handle(req).await;
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, bytes.to_vec())
-    }
 
     #[test]
     fn page_numbers() {
@@ -85,25 +97,5 @@ mod tests {
         assert!(page_number(Some("page=0")).is_err());
         assert!(page_number(Some("page=-1")).is_err());
         assert!(page_number(Some("page=abc")).is_err());
-    }
-
-    #[tokio::test]
-    async fn the_page_and_refusals_need_no_store() {
-        let (status, html) = call("GET", "/", b"").await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(String::from_utf8(html).unwrap().contains("<main"));
-        let (status, _) = call("GET", "/nope", b"").await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, _) = call("DELETE", "/upload", b"").await;
-        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-        let (status, json) = call("POST", "/upload", b"<html>not an image</html>").await;
-        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        assert!(
-            String::from_utf8(json)
-                .unwrap()
-                .contains("not a supported image")
-        );
-        let (status, _) = call("GET", "/api/gallery?page=zero", b"").await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
     }
 }

@@ -1,7 +1,6 @@
 //! gallery's settings, read once from the environment.
 
 use openfaas_runtime::{FunctionSettings, SettingReader};
-use std::sync::LazyLock;
 
 /// Every setting of gallery.
 #[derive(Debug)]
@@ -15,9 +14,6 @@ pub struct Settings {
 /// Every environment name [`Settings`] reads (the runtime's and the
 /// store's are `openfaas_runtime::CONFIG_NAMES` and `greyfaas_store::config::NAMES`).
 pub const NAMES: &[&str] = &["page_size", "max_image_bytes"];
-
-/// The process's settings, read from the environment on first use.
-pub static SETTINGS: LazyLock<Settings> = LazyLock::new(Settings::from_env);
 
 impl FunctionSettings for Settings {
     const NAMES: &'static [&'static str] = NAMES;
@@ -37,11 +33,6 @@ impl FunctionSettings for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_the_names_read() {
-        openfaas_runtime::settings::assert_names_read::<Settings>();
-    }
 
     #[test]
     fn zero_and_unreadable_keep_the_default() {

@@ -9,30 +9,40 @@ mod error;
 pub mod settings;
 
 use error::Error;
-use greyfaas_store::{ObjectPath, Store, StoreError};
+use greyfaas_store::{ObjectPath, StoreSource};
 use http::{HeaderValue, Method, StatusCode, header};
 use openfaas_runtime::{HttpError, Request, Response, body};
 
 /// Names never change content, so caches may keep responses forever.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
+/// The process's function: the store from its secrets.
+static FUNCTION: GetObject = GetObject::new(StoreSource::FromEnv);
+
 pub async fn handle(req: Request) -> Response {
-    respond(req, Store::shared).await
+    FUNCTION.respond(req).await
 }
 
-/// [`handle`] with the store it reads from passed in (asked for only once a request
-/// needs it): what the crate's own tests call with an in-process store.
-pub async fn respond<'s>(
-    req: Request,
-    store: impl FnOnce() -> Result<&'s Store, StoreError>,
-) -> Response {
-    serve(req, store).await.unwrap_or_else(Error::into_response)
+/// get-object's state: only where its store is. The crate's own tests build one with
+/// an in-process store.
+pub struct GetObject<'s> {
+    store: StoreSource<'s>,
 }
 
-async fn serve<'s>(
-    req: Request,
-    store: impl FnOnce() -> Result<&'s Store, StoreError>,
-) -> Result<Response, Error> {
+impl<'s> GetObject<'s> {
+    pub const fn new(store: StoreSource<'s>) -> Self {
+        GetObject { store }
+    }
+
+    /// Answers one request; every failure becomes its status and a JSON error body.
+    pub async fn respond(&self, req: Request) -> Response {
+        serve(req, self.store)
+            .await
+            .unwrap_or_else(Error::into_response)
+    }
+}
+
+async fn serve(req: Request, store: StoreSource<'_>) -> Result<Response, Error> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Err(Error::Method);
     }
@@ -40,7 +50,7 @@ async fn serve<'s>(
         return Ok(body::json(StatusCode::OK, &routes()));
     }
     let path = ObjectPath::parse(req.uri().path())?;
-    let store = store()?;
+    let store = store.get()?;
     let etag = format!("\"{}\"", path.name);
 
     if let Some(tags) = req.headers().get(header::IF_NONE_MATCH)

@@ -3,7 +3,6 @@
 //! scaled by the gateway — never linked in.
 
 use crate::error::Error;
-use crate::settings::SETTINGS;
 use greyfaas_store::ObjectPath;
 use http::{HeaderValue, StatusCode};
 use openfaas_runtime::CALL_ID;
@@ -19,9 +18,13 @@ static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
         .unwrap_or_default()
 });
 
-/// Calls `POST <gateway>/function/fetch-incoming {"url": url}`, passing the call id on.
-pub async fn fetch_incoming(url: &str, call_id: Option<&HeaderValue>) -> Result<String, Error> {
-    let endpoint = format!("{}/function/fetch-incoming", SETTINGS.gateway_url);
+/// Calls `POST <gateway_url>/function/fetch-incoming {"url": url}`, passing the call id on.
+pub async fn fetch_incoming(
+    gateway_url: &str,
+    url: &str,
+    call_id: Option<&HeaderValue>,
+) -> Result<String, Error> {
+    let endpoint = format!("{gateway_url}/function/fetch-incoming");
     let mut request = CLIENT
         .post(&endpoint)
         .json(&serde_json::json!({ "url": url }));

@@ -8,8 +8,6 @@ use openfaas_runtime::HttpError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("use POST with {{\"path\": \"/incoming/<sha256>\"}}, {{\"url\": …}} or an image")]
-    Method,
     /// Reading the request, or the store.
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -21,8 +19,6 @@ pub enum Error {
     Chain(StatusCode, String),
     #[error(transparent)]
     Busy(#[from] crate::slots::Busy),
-    #[error("internal error: {0}")]
-    Internal(String),
 }
 
 greyfaas_api::from_api_errors!(Error);
@@ -31,7 +27,6 @@ impl HttpError for Error {
     /// The one place that maps failures to HTTP statuses.
     fn status(&self) -> StatusCode {
         match self {
-            Error::Method => StatusCode::METHOD_NOT_ALLOWED,
             Error::Api(e) => e.status(),
             Error::Path(_) => StatusCode::BAD_REQUEST,
             Error::Convert(e) => match e {
@@ -46,7 +41,6 @@ impl HttpError for Error {
             },
             Error::Chain(status, _) => *status,
             Error::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -21,11 +21,12 @@ mod slots;
 use convert::Converted;
 pub use error::Error;
 use greyfaas_api::{self as api, ApiError};
-use greyfaas_store::{Area, ObjectPath, Store};
+use greyfaas_store::{Area, ObjectPath, StoreSource};
 use http::{HeaderValue, Method, header};
-use openfaas_runtime::{CALL_ID, HttpError, Request, Response, body};
+use openfaas_runtime::{CALL_ID, FunctionSettings, HttpError, Request, Response, body};
 use serde::Deserialize;
-use settings::SETTINGS;
+use settings::Settings;
+use std::sync::LazyLock;
 
 /// The request body in JSON mode: exactly one of the three fields.
 #[derive(Debug, Deserialize)]
@@ -36,100 +37,118 @@ struct GreyRequest {
     url: Option<String>,
 }
 
+/// The process's function: settings from the environment, the store from its secrets.
+static FUNCTION: LazyLock<Greyscale> =
+    LazyLock::new(|| Greyscale::new(Settings::from_env(), StoreSource::FromEnv));
+
 pub async fn handle(req: Request) -> Response {
-    serve(req).await.unwrap_or_else(Error::into_response)
+    FUNCTION.respond(req).await
 }
 
-async fn serve(req: Request) -> Result<Response, Error> {
-    if req.method() != Method::POST {
-        return Err(Error::Method);
+/// greyscale's state, built once: what [`handle`] serves with, and what the crate's
+/// own tests build with settings and an in-process store of their own.
+pub struct Greyscale<'s> {
+    settings: Settings,
+    store: StoreSource<'s>,
+}
+
+impl<'s> Greyscale<'s> {
+    pub fn new(settings: Settings, store: StoreSource<'s>) -> Self {
+        Greyscale { settings, store }
     }
-    let settings = &*SETTINGS;
-    let media_type = api::media_type(req.headers());
-    let call_id = req.headers().get(CALL_ID).cloned();
-    // An image type means an image; any other type (curl -d's form type, faas-cli's
-    // text/plain) means JSON if the body looks like JSON, else an image to convert.
-    let declared_image = api::declares_image(&media_type);
-    // A declared image waits for its conversion slot before its body is read, so a
-    // burst of large images queues unread (see `slots`).
-    let early_slot = match declared_image {
-        true => Some(settings.slots.acquire().await?),
-        false => None,
-    };
-    let bytes = body::read(req.into_body(), settings.max_image_bytes).await?;
-    if declared_image || !api::looks_like_json(&bytes) {
-        let _slot = match early_slot {
-            Some(slot) => slot,
-            None => settings.slots.acquire().await?,
+
+    /// Answers one request; every failure becomes its status and a JSON error body.
+    pub async fn respond(&self, req: Request) -> Response {
+        self.serve(req).await.unwrap_or_else(Error::into_response)
+    }
+
+    async fn serve(&self, req: Request) -> Result<Response, Error> {
+        if req.method() != Method::POST {
+            let usage = "POST with {\"path\": \"/incoming/<sha256>\"}, {\"url\": …} or an image";
+            return Err(ApiError::Method(usage).into());
+        }
+        let settings = &self.settings;
+        let media_type = api::media_type(req.headers());
+        let call_id = req.headers().get(CALL_ID).cloned();
+        // An image type means an image; any other type (curl -d's form type, faas-cli's
+        // text/plain) means JSON if the body looks like JSON, else an image to convert.
+        let declared_image = api::declares_image(&media_type);
+        // A declared image waits for its conversion slot before its body is read, so a
+        // burst of large images queues unread (see `slots`).
+        let early_slot = match declared_image {
+            true => Some(settings.slots.acquire().await?),
+            false => None,
         };
-        let converted = convert(bytes).await?;
-        let mut response = http::Response::new(body::full(converted.bytes));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(converted.format.mime()),
-        );
-        return Ok(response);
-    }
-    if bytes.len() as u64 > settings.max_json_bytes {
-        return Err(openfaas_runtime::BodyError::TooLarge {
-            limit: settings.max_json_bytes,
+        let bytes = body::read(req.into_body(), settings.max_image_bytes).await?;
+        if declared_image || !api::looks_like_json(&bytes) {
+            let _slot = match early_slot {
+                Some(slot) => slot,
+                None => settings.slots.acquire().await?,
+            };
+            let converted = self.convert(bytes).await?;
+            let mut response = http::Response::new(body::full(converted.bytes));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(converted.format.mime()),
+            );
+            return Ok(response);
         }
-        .into());
-    }
-    let request: GreyRequest =
-        api::parse_json(&bytes, settings.max_json_depth).map_err(ApiError::from)?;
-    match (request.path, request.paths, request.url) {
-        (Some(path), None, None) => Ok(api::created(&grey_stored(&path).await?)),
-        (None, Some(paths), None) => {
-            if paths.is_empty() || paths.len() > settings.max_batch {
-                return Err(ApiError::Batch {
-                    items: "paths",
-                    len: paths.len(),
-                    max: settings.max_batch,
-                }
-                .into());
+        if bytes.len() as u64 > settings.max_json_bytes {
+            return Err(openfaas_runtime::BodyError::TooLarge {
+                limit: settings.max_json_bytes,
             }
-            let results = api::run_batch(paths, 2, |path| async move {
-                let result = grey_stored(&path).await.map_err(|e| (e.status(), e));
-                api::outcome("path", &path, result)
-            })
-            .await;
-            Ok(api::batch_response(results))
+            .into());
         }
-        (None, None, Some(url)) => {
-            let incoming = chain::fetch_incoming(&url, call_id.as_ref()).await?;
-            Ok(api::created(&grey_stored(&incoming).await?))
+        let request: GreyRequest =
+            api::parse_json(&bytes, settings.max_json_depth).map_err(ApiError::from)?;
+        match (request.path, request.paths, request.url) {
+            (Some(path), None, None) => Ok(api::created(&self.grey_stored(&path).await?)),
+            (None, Some(paths), None) => {
+                let batch = api::Batch {
+                    key: "path",
+                    items: "paths",
+                    max: settings.max_batch,
+                    parallel: 2,
+                };
+                let report = batch.run(paths, |path| async move { self.grey_stored(&path).await });
+                Ok(report.await?)
+            }
+            (None, None, Some(url)) => {
+                let incoming =
+                    chain::fetch_incoming(&settings.gateway_url, &url, call_id.as_ref()).await?;
+                Ok(api::created(&self.grey_stored(&incoming).await?))
+            }
+            _ => Err(ApiError::Fields("send exactly one of \"path\", \"paths\" or \"url\"").into()),
         }
-        _ => Err(ApiError::Fields("send exactly one of \"path\", \"paths\" or \"url\"").into()),
     }
-}
 
-/// Converts the stored image at `path` and stores the result in `processed`.
-async fn grey_stored(path: &str) -> Result<ObjectPath, Error> {
-    let path = ObjectPath::parse(path)?;
-    let store = Store::shared()?;
-    let _slot = SETTINGS.slots.acquire().await?;
-    let (bytes, _) = store.read(&path, SETTINGS.max_image_bytes).await?;
-    let converted = convert(bytes).await?;
-    // The source goes into the result's metadata: the gallery shows them side by side.
-    let result = store
-        .put_derived(
-            Area::Processed,
-            converted.bytes.into(),
-            converted.format.mime(),
-            &path,
-        )
-        .await?;
-    tracing::info!(source = %path, %result, "converted");
-    Ok(result)
-}
+    /// Converts the stored image at `path` and stores the result in `processed`.
+    async fn grey_stored(&self, path: &str) -> Result<ObjectPath, Error> {
+        let path = ObjectPath::parse(path)?;
+        let store = self.store.get()?;
+        let _slot = self.settings.slots.acquire().await?;
+        let (bytes, _) = store.read(&path, self.settings.max_image_bytes).await?;
+        let converted = self.convert(bytes).await?;
+        // The source goes into the result's metadata: the gallery shows them side by side.
+        let result = store
+            .put_derived(
+                Area::Processed,
+                converted.bytes.into(),
+                converted.format.mime(),
+                &path,
+            )
+            .await?;
+        tracing::info!(source = %path, %result, "converted");
+        Ok(result)
+    }
 
-/// Converts on the blocking pool, so the async threads keep answering health checks
-/// and cheap requests. The caller holds a conversion slot (`slots`).
-async fn convert(bytes: bytes::Bytes) -> Result<Converted, Error> {
-    let options = SETTINGS.convert;
-    tokio::task::spawn_blocking(move || convert::greyscale(&bytes, &options))
-        .await
-        .map_err(|e| Error::Internal(format!("conversion failed: {e}")))?
-        .map_err(Error::from)
+    /// Converts on the blocking pool, so the async threads keep answering health checks
+    /// and cheap requests. The caller holds a conversion slot (`slots`).
+    async fn convert(&self, bytes: bytes::Bytes) -> Result<Converted, Error> {
+        let options = self.settings.convert;
+        tokio::task::spawn_blocking(move || convert::greyscale(&bytes, &options))
+            .await
+            .map_err(|e| ApiError::Internal(format!("conversion failed: {e}")))?
+            .map_err(Error::from)
+    }
 }

@@ -3,7 +3,6 @@
 use crate::convert::{Limits, LumaMode, Options};
 use crate::slots::{Slots, cgroup_memory_limit, default_slots, worst_case_bytes};
 use openfaas_runtime::{FunctionSettings, SettingReader};
-use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Every limit and switch of greyscale, and where its gateway is.
@@ -45,9 +44,6 @@ pub const NAMES: &[&str] = &[
     "max_conversions",
     "conversion_wait",
 ];
-
-/// The process's settings, read from the environment on first use.
-pub static SETTINGS: LazyLock<Settings> = LazyLock::new(Settings::from_env);
 
 impl FunctionSettings for Settings {
     const NAMES: &'static [&'static str] = NAMES;
@@ -121,15 +117,5 @@ impl std::fmt::Display for JpegMode {
             JpegMode::Lossless => "lossless",
             JpegMode::Reencode => "reencode",
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_the_names_read() {
-        openfaas_runtime::settings::assert_names_read::<Settings>();
     }
 }
