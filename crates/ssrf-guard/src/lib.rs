@@ -34,6 +34,30 @@ pub struct Refused {
     pub reason: &'static str,
 }
 
+impl Refused {
+    /// The refusal among an error's causes: a guarded client reports it wrapped in
+    /// its own error (the resolver's, or the redirect policy's).
+    pub fn find_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refused> {
+        causes(error).find_map(|e| e.downcast_ref::<Refused>())
+    }
+}
+
+/// An error and each of its causes, outermost first.
+pub fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
+}
+
+/// An error and its causes on one line, as a caller is told why a guarded call
+/// failed: "error sending request: client error (Connect): connection refused".
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    causes(error)
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 impl Guard {
     pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Guard {
         let allow_private = lookup("allow_private_networks")

@@ -120,33 +120,17 @@ async fn fetch(
 
 /// Sorts a client failure by what the caller should hear.
 fn classify(err: reqwest::Error) -> Error {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-    while let Some(e) = source {
-        if let Some(refused) = e.downcast_ref::<Refused>() {
-            return Error::Forbidden(refused.clone());
-        }
-        if let Some(too_many) = e.downcast_ref::<TooManyRedirects>() {
-            return Error::Upstream(too_many.to_string());
-        }
-        source = e.source();
+    if let Some(refused) = Refused::find_in(&err) {
+        return Error::Forbidden(refused.clone());
+    }
+    if let Some(too_many) = guard::causes(&err).find_map(|e| e.downcast_ref::<TooManyRedirects>()) {
+        return Error::Upstream(too_many.to_string());
     }
     if err.is_timeout() {
         Error::Timeout(err.to_string())
     } else if err.is_connect() {
-        Error::Unreachable(describe(&err))
+        Error::Unreachable(guard::describe(&err))
     } else {
-        Error::Upstream(describe(&err))
+        Error::Upstream(guard::describe(&err))
     }
-}
-
-/// The error with its causes, e.g. "error sending request: connection refused".
-fn describe(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }

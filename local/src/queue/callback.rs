@@ -106,9 +106,9 @@ impl Callbacks {
                 let _ = response.bytes().await;
                 Ok(status)
             }
-            Err(e) => Err(match refusal(&e) {
+            Err(e) => Err(match Refused::find_in(&e) {
                 Some(refused) => CallbackError::Refused(refused.clone()),
-                None => failed(chain(&e)),
+                None => failed(greyfaas_ssrf_guard::describe(&e)),
             }),
         }
     }
@@ -135,30 +135,6 @@ pub fn callback_headers(
         function_headers.insert("x-duration-seconds", v);
     }
     function_headers
-}
-
-/// The guard's refusal inside a client error, if that is what it was.
-fn refusal<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refused> {
-    let mut next = Some(error);
-    while let Some(e) = next {
-        if let Some(refused) = e.downcast_ref::<Refused>() {
-            return Some(refused);
-        }
-        next = e.source();
-    }
-    None
-}
-
-/// An error and its causes on one line.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(e) = next {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        next = e.source();
-    }
-    text
 }
 
 #[cfg(test)]
