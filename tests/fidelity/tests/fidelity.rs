@@ -213,14 +213,7 @@ fn png_with(image: &DynamicImage, exif: Option<Vec<u8>>, icc: Option<Vec<u8>>) -
     if let Some(icc) = icc {
         encoder.set_icc_profile(icc).unwrap();
     }
-    encoder
-        .write_image(
-            image.as_bytes(),
-            image.width(),
-            image.height(),
-            image.color().into(),
-        )
-        .unwrap();
+    image.write_with_encoder(encoder).unwrap();
     out
 }
 

@@ -114,14 +114,7 @@ fn encode_png(
     if let Some(exif) = exif {
         encoder.set_exif_metadata(exif).map_err(encode_error)?;
     }
-    encoder
-        .write_image(
-            image.as_bytes(),
-            image.width(),
-            image.height(),
-            image.color().into(),
-        )
-        .map_err(encode_error)?;
+    image.write_with_encoder(encoder).map_err(encode_error)?;
     if let Some(xmp) = xmp {
         insert_png_xmp(&mut out, xmp);
     }

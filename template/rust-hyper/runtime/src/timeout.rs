@@ -87,29 +87,18 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt;
 
-    /// A body whose one frame arrives when `sent` delivers it.
-    struct Later(Option<tokio::sync::oneshot::Receiver<Bytes>>);
-
-    impl HttpBody for Later {
-        type Data = Bytes;
-        type Error = BoxError;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-            let Some(rx) = self.0.as_mut() else {
-                return Poll::Ready(None);
-            };
-            let bytes = ready!(Pin::new(rx).poll(cx));
-            self.0 = None;
-            Poll::Ready(bytes.ok().map(|b| Ok(Frame::data(b))))
-        }
+    /// A body whose one frame arrives when `rx`'s sender delivers it.
+    fn later(
+        rx: tokio::sync::oneshot::Receiver<Bytes>,
+    ) -> impl HttpBody<Data = Bytes, Error = BoxError> {
+        let frame = async move { rx.await.map(Frame::data).map_err(BoxError::from) };
+        http_body_util::StreamBody::new(futures_util::stream::once(frame))
     }
 
     #[tokio::test]
     async fn the_idle_clock_starts_at_the_first_read() {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let body = DeadlineBody::idle(Later(Some(rx)), Duration::from_millis(100));
+        let body = DeadlineBody::idle(later(rx), Duration::from_millis(100));
         // Held unread for longer than the idle limit (a handler waiting for a slot),
         // then read: the first frame comes 30 ms into the read.
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -124,7 +113,7 @@ mod tests {
     #[tokio::test]
     async fn a_stalled_read_still_times_out() {
         let (_tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
-        let body = DeadlineBody::idle(Later(Some(rx)), Duration::from_millis(50));
+        let body = DeadlineBody::idle(later(rx), Duration::from_millis(50));
         assert!(body.collect().await.is_err());
     }
 }
