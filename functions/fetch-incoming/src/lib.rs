@@ -16,8 +16,7 @@ pub use error::Error;
 use greyfaas_api::{self as api, ApiError};
 use greyfaas_store::{Area, ObjectPath, StoreSource};
 use http::Method;
-use openfaas_runtime::FunctionSettings;
-use openfaas_runtime::{HttpError, Request, Response, body};
+use openfaas_runtime::{Function, FunctionSettings, Request, Response, body};
 use serde::Deserialize;
 use settings::Settings;
 use std::sync::LazyLock;
@@ -54,11 +53,10 @@ impl<'s> FetchIncoming<'s> {
             downloader: Downloader::default(),
         }
     }
+}
 
-    /// Answers one request; every failure becomes its status and a JSON error body.
-    pub async fn respond(&self, req: Request) -> Response {
-        self.serve(req).await.unwrap_or_else(Error::into_response)
-    }
+impl Function for FetchIncoming<'_> {
+    type Error = Error;
 
     async fn serve(&self, req: Request) -> Result<Response, Error> {
         let settings = &self.settings;
@@ -92,7 +90,9 @@ impl<'s> FetchIncoming<'s> {
             _ => Err(ApiError::Fields("send exactly one of \"url\" or \"urls\"").into()),
         }
     }
+}
 
+impl FetchIncoming<'_> {
     /// Downloads one URL and stores it.
     async fn fetch_one(&self, url: &str) -> Result<ObjectPath, Error> {
         let store = self.store.get()?;

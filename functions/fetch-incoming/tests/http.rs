@@ -9,7 +9,9 @@ use greyfaas_store::{NameHasher, ObjectPath, Store, StoreConfig, StoreSource};
 use handler::FetchIncoming;
 use handler::settings::Settings;
 use http::{Method, StatusCode, header};
-use openfaas_runtime::{Config, FunctionSettings, Request, Response, RunningServer, Server, body};
+use openfaas_runtime::{
+    Config, Function, FunctionSettings, Request, Response, RunningServer, Server, body,
+};
 use serde_json::{Value, json};
 
 /// The largest download these tests allow (`max_bytes`).

@@ -18,7 +18,7 @@ pub use error::Error;
 use greyfaas_api::{self as api, ApiError};
 use greyfaas_store::StoreSource;
 use http::{Method, StatusCode};
-use openfaas_runtime::{FunctionSettings, HttpError, Request, Response, body};
+use openfaas_runtime::{Function, FunctionSettings, Request, Response, body};
 use settings::Settings;
 use std::sync::LazyLock;
 
@@ -41,11 +41,10 @@ impl<'s> Gallery<'s> {
     pub fn new(settings: Settings, store: StoreSource<'s>) -> Self {
         Gallery { settings, store }
     }
+}
 
-    /// Answers one request; every failure becomes its status and a JSON error body.
-    pub async fn respond(&self, req: Request) -> Response {
-        self.serve(req).await.unwrap_or_else(Error::into_response)
-    }
+impl Function for Gallery<'_> {
+    type Error = Error;
 
     async fn serve(&self, req: Request) -> Result<Response, Error> {
         let settings = &self.settings;

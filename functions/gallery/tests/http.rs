@@ -7,7 +7,7 @@ use greyfaas_store::{Area, ObjectPath, Store, StoreConfig, StoreSource};
 use handler::Gallery;
 use handler::settings::Settings;
 use http::{Method, StatusCode};
-use openfaas_runtime::{FunctionSettings, body};
+use openfaas_runtime::{Function, FunctionSettings, body};
 use serde_json::Value;
 
 /// A small PNG (signature and IHDR are all the image check reads).

@@ -11,7 +11,7 @@ pub mod settings;
 use error::Error;
 use greyfaas_store::{ObjectPath, StoreSource};
 use http::{HeaderValue, Method, StatusCode, header};
-use openfaas_runtime::{HttpError, Request, Response, body};
+use openfaas_runtime::{Function, Request, Response, body};
 
 /// Names never change content, so caches may keep responses forever.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -33,12 +33,13 @@ impl<'s> GetObject<'s> {
     pub const fn new(store: StoreSource<'s>) -> Self {
         GetObject { store }
     }
+}
 
-    /// Answers one request; every failure becomes its status and a JSON error body.
-    pub async fn respond(&self, req: Request) -> Response {
-        serve(req, self.store)
-            .await
-            .unwrap_or_else(Error::into_response)
+impl Function for GetObject<'_> {
+    type Error = Error;
+
+    async fn serve(&self, req: Request) -> Result<Response, Error> {
+        serve(req, self.store).await
     }
 }
 

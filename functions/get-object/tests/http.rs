@@ -7,7 +7,7 @@ use greyfaas_store::{Area, ObjectPath, Store, StoreConfig, StoreSource};
 use handler::GetObject;
 use http::{Method, StatusCode, header};
 use http_body_util::BodyExt;
-use openfaas_runtime::body;
+use openfaas_runtime::{Function, body};
 
 struct Answer {
     status: StatusCode,

@@ -23,7 +23,7 @@ pub use error::Error;
 use greyfaas_api::{self as api, ApiError};
 use greyfaas_store::{Area, ObjectPath, StoreSource};
 use http::{HeaderValue, Method, header};
-use openfaas_runtime::{CALL_ID, FunctionSettings, HttpError, Request, Response, body};
+use openfaas_runtime::{CALL_ID, Function, FunctionSettings, Request, Response, body};
 use serde::Deserialize;
 use settings::Settings;
 use std::sync::LazyLock;
@@ -56,11 +56,10 @@ impl<'s> Greyscale<'s> {
     pub fn new(settings: Settings, store: StoreSource<'s>) -> Self {
         Greyscale { settings, store }
     }
+}
 
-    /// Answers one request; every failure becomes its status and a JSON error body.
-    pub async fn respond(&self, req: Request) -> Response {
-        self.serve(req).await.unwrap_or_else(Error::into_response)
-    }
+impl Function for Greyscale<'_> {
+    type Error = Error;
 
     async fn serve(&self, req: Request) -> Result<Response, Error> {
         if req.method() != Method::POST {
@@ -121,7 +120,9 @@ impl<'s> Greyscale<'s> {
             _ => Err(ApiError::Fields("send exactly one of \"path\", \"paths\" or \"url\"").into()),
         }
     }
+}
 
+impl Greyscale<'_> {
     /// Converts the stored image at `path` and stores the result in `processed`.
     async fn grey_stored(&self, path: &str) -> Result<ObjectPath, Error> {
         let path = ObjectPath::parse(path)?;

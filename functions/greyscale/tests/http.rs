@@ -9,7 +9,7 @@ use handler::Greyscale;
 use handler::settings::Settings;
 use http::{Method, StatusCode, header};
 use image::{DynamicImage, ImageFormat, RgbImage};
-use openfaas_runtime::{FunctionSettings, body};
+use openfaas_runtime::{Function, FunctionSettings, body};
 use serde_json::{Value, json};
 
 /// A colourful 64×48 image in `format`.

@@ -65,6 +65,30 @@ where
     }
 }
 
+/// A handler as a value holding what it needs (settings, clients, a store): built once
+/// per process in a `static` that the function's `handle` serves with, or by a test
+/// with settings and a store of its own. A failure becomes its status and JSON error
+/// body in one place, [`Function::respond`].
+pub trait Function: Send + Sync {
+    /// Why a request failed.
+    type Error: HttpError;
+
+    /// Answers one request, or says why it cannot.
+    fn serve(
+        &self,
+        req: Request,
+    ) -> impl std::future::Future<Output = Result<Response, Self::Error>> + Send;
+
+    /// [`serve`](Function::serve)'s answer, or its failure's status and JSON body.
+    fn respond(&self, req: Request) -> impl std::future::Future<Output = Response> + Send {
+        async move {
+            self.serve(req)
+                .await
+                .unwrap_or_else(HttpError::into_response)
+        }
+    }
+}
+
 /// Runs `handler` under the OpenFaaS contract until SIGTERM or Ctrl-C, then drains.
 ///
 /// This is the whole `main` of a function. Configuration comes from the
