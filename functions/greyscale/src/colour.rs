@@ -17,24 +17,10 @@ pub enum LumaMode {
 
 const ENCODE_STEPS: usize = 4096;
 
-impl std::str::FromStr for LumaMode {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "gamma" => Ok(LumaMode::Gamma),
-            "linear" => Ok(LumaMode::Linear),
-            _ => Err(()),
-        }
-    }
-}
-
-impl std::fmt::Display for LumaMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            LumaMode::Gamma => "gamma",
-            LumaMode::Linear => "linear",
-        })
-    }
+impl LumaMode {
+    /// The `luma` setting's words.
+    pub const WORDS: [(&'static str, LumaMode); 2] =
+        [("gamma", LumaMode::Gamma), ("linear", LumaMode::Linear)];
 }
 
 /// BT.709 / sRGB luminance weights.

@@ -61,9 +61,15 @@ impl FunctionSettings for Settings {
             jpeg_quality: read
                 .parsed("jpeg_quality", u64::from(defaults.jpeg_quality))
                 .clamp(1, 100) as u8,
-            jpeg_lossless: read.parsed("jpeg_mode", JpegMode::Lossless) == JpegMode::Lossless,
+            // `lossless` keeps a JPEG's luma coefficients; `reencode` decodes and
+            // encodes at `jpeg_quality`.
+            jpeg_lossless: read.choice(
+                "jpeg_mode",
+                &[("lossless", true), ("reencode", false)],
+                true,
+            ),
             keep_gps: read.parsed("keep_gps", false),
-            luma: read.parsed("luma", LumaMode::Gamma),
+            luma: read.choice("luma", &LumaMode::WORDS, LumaMode::Gamma),
             accept_partial: read.parsed("accept_partial_images", false),
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -89,33 +95,5 @@ impl FunctionSettings for Settings {
             slots: Slots::new(slots, wait),
             convert,
         }
-    }
-}
-
-/// `jpeg_mode`: `lossless` keeps a JPEG's luma coefficients; `reencode` decodes and
-/// encodes at `jpeg_quality`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum JpegMode {
-    Lossless,
-    Reencode,
-}
-
-impl std::str::FromStr for JpegMode {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "lossless" => Ok(JpegMode::Lossless),
-            "reencode" => Ok(JpegMode::Reencode),
-            _ => Err(()),
-        }
-    }
-}
-
-impl std::fmt::Display for JpegMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            JpegMode::Lossless => "lossless",
-            JpegMode::Reencode => "reencode",
-        })
     }
 }

@@ -265,3 +265,17 @@ async fn a_url_with_the_gateway_down_is_502_and_a_store_that_is_down_503() {
 fn the_settings_read_exactly_the_names_they_export() {
     openfaas_runtime::settings::assert_names_read::<Settings>();
 }
+
+#[test]
+fn jpeg_mode_and_luma_are_read_by_their_words() {
+    let s = Settings::from_lookup(|name| match name {
+        "jpeg_mode" => Some("reencode".into()),
+        "luma" => Some("linear".into()),
+        _ => None,
+    });
+    assert!(!s.convert.jpeg_lossless);
+    assert_eq!(s.convert.luma, handler::convert::LumaMode::Linear);
+    let s = Settings::from_lookup(|name| (name == "jpeg_mode").then(|| "sideways".into()));
+    assert!(s.convert.jpeg_lossless, "an unknown word keeps the default");
+    assert_eq!(s.convert.luma, handler::convert::LumaMode::Gamma);
+}

@@ -68,6 +68,27 @@ impl<'a> SettingReader<'a> {
         number_setting(name, self.text(name), default)
     }
 
+    /// One of a few words, as the value its word stands for in `choices`; `default`
+    /// when unset or not one of them (with a warning naming the words).
+    pub fn choice<T: Copy>(&self, name: &str, choices: &[(&str, T)], default: T) -> T {
+        let Some(text) = self.text(name) else {
+            return default;
+        };
+        match choices.iter().find(|(word, _)| *word == text) {
+            Some((_, value)) => *value,
+            None => {
+                let words: Vec<&str> = choices.iter().map(|(word, _)| *word).collect();
+                tracing::warn!(
+                    name,
+                    value = text,
+                    ?words,
+                    "not one of the words; using the default"
+                );
+                default
+            }
+        }
+    }
+
     /// A duration (`30`, `30s`, `1m5s`, `250ms`), or `default` when unset or unreadable
     /// (with a warning). Zero is a value: callers for whom it means nothing say so with
     /// [`SettingReader::nonzero_duration`].
@@ -161,6 +182,16 @@ mod tests {
         assert_eq!(r.duration("unset", ten), ten);
         assert_eq!(r.duration("z", ten), Duration::ZERO);
         assert_eq!(r.nonzero_duration("z", ten), ten);
+    }
+
+    #[test]
+    fn a_choice_is_one_of_its_words_or_the_default() {
+        let lookup = lookup(&[("mode", " fast "), ("other", "quick")]);
+        let r = SettingReader::new(&lookup);
+        let words = [("fast", 1), ("slow", 2)];
+        assert_eq!(r.choice("mode", &words, 2), 1);
+        assert_eq!(r.choice("other", &words, 2), 2);
+        assert_eq!(r.choice("unset", &words, 1), 1);
     }
 
     #[test]
