@@ -164,37 +164,40 @@ pub fn to_grey(image: DynamicImage, profile: Option<&RgbProfile>, mode: LumaMode
         };
     }
     let formula = Formula::new(profile, mode, sixteen);
-    let (w, h) = (image.width(), image.height());
+    let grey = |rgb: [usize; 3], full_scale: f64| formula.grey(rgb) * full_scale;
     if sixteen {
-        let rgba = image.into_rgba16();
-        let grey = |p: &image::Rgba<u16>| {
-            (formula.grey([p[0], p[1], p[2]].map(usize::from)) * 65535.0).round() as u16
-        };
-        if alpha {
-            DynamicImage::ImageLumaA16(ImageBuffer::from_fn(w, h, |x, y| {
-                let p = rgba.get_pixel(x, y);
-                LumaA([grey(p), p[3]])
-            }))
-        } else {
-            DynamicImage::ImageLuma16(ImageBuffer::from_fn(w, h, |x, y| {
-                Grey([grey(rgba.get_pixel(x, y))])
-            }))
-        }
+        grey_pixels(&image.into_rgba16(), alpha, |p| {
+            grey([p[0], p[1], p[2]].map(usize::from), 65535.0).round() as u16
+        })
     } else {
-        let rgba = image.into_rgba8();
-        let grey = |p: &image::Rgba<u8>| {
-            (formula.grey([p[0], p[1], p[2]].map(usize::from)) * 255.0).round() as u8
+        grey_pixels(&image.into_rgba8(), alpha, |p| {
+            grey([p[0], p[1], p[2]].map(usize::from), 255.0).round() as u8
+        })
+    }
+}
+
+/// Each pixel's grey by `grey`, with its alpha when `alpha`, at the input's depth.
+fn grey_pixels<P>(
+    rgba: &ImageBuffer<image::Rgba<P>, Vec<P>>,
+    alpha: bool,
+    grey: impl Fn(&image::Rgba<P>) -> P,
+) -> DynamicImage
+where
+    P: image::Primitive,
+    image::Rgba<P>: image::Pixel<Subpixel = P>,
+    LumaA<P>: image::Pixel<Subpixel = P>,
+    Grey<P>: image::Pixel<Subpixel = P>,
+    DynamicImage: From<ImageBuffer<LumaA<P>, Vec<P>>> + From<ImageBuffer<Grey<P>, Vec<P>>>,
+{
+    let (w, h) = rgba.dimensions();
+    if alpha {
+        let pixel = |x, y| {
+            let p = rgba.get_pixel(x, y);
+            LumaA([grey(p), p[3]])
         };
-        if alpha {
-            DynamicImage::ImageLumaA8(ImageBuffer::from_fn(w, h, |x, y| {
-                let p = rgba.get_pixel(x, y);
-                LumaA([grey(p), p[3]])
-            }))
-        } else {
-            DynamicImage::ImageLuma8(ImageBuffer::from_fn(w, h, |x, y| {
-                Grey([grey(rgba.get_pixel(x, y))])
-            }))
-        }
+        ImageBuffer::from_fn(w, h, pixel).into()
+    } else {
+        ImageBuffer::from_fn(w, h, |x, y| Grey([grey(rgba.get_pixel(x, y))])).into()
     }
 }
 
@@ -210,5 +213,28 @@ mod tests {
         let g = Formula::new(None, LumaMode::Gamma, false);
         assert!((g.grey([0, 255, 0]) - 0.7152).abs() < 1e-6);
         assert!((g.grey([255, 255, 255]) - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn depth_and_alpha_are_kept_by_the_formula() {
+        let rgba16 = ImageBuffer::from_pixel(2, 1, image::Rgba([30000u16, 30000, 30000, 1234]));
+        let out = to_grey(DynamicImage::ImageRgba16(rgba16), None, LumaMode::Linear);
+        let DynamicImage::ImageLumaA16(grey) = out else {
+            panic!("16-bit grey with alpha, not {:?}", out.color());
+        };
+        let p = grey.get_pixel(1, 0);
+        assert_eq!(p[1], 1234, "alpha kept");
+        assert!(
+            p[0].abs_diff(30000) <= 40,
+            "a grey pixel stays itself: {}",
+            p[0]
+        );
+
+        let rgb8 = ImageBuffer::from_pixel(1, 1, image::Rgb([200u8, 200, 200]));
+        let out = to_grey(DynamicImage::ImageRgb8(rgb8), None, LumaMode::Linear);
+        let DynamicImage::ImageLuma8(grey) = out else {
+            panic!("8-bit grey, not {:?}", out.color());
+        };
+        assert!(grey.get_pixel(0, 0)[0].abs_diff(200) <= 1);
     }
 }
