@@ -58,40 +58,37 @@ struct Tiff {
 }
 
 impl Tiff {
+    /// `N` bytes at `at`, in little-endian order whatever the block's order.
+    fn read<const N: usize>(&self, at: usize) -> Option<[u8; N]> {
+        let mut b: [u8; N] = self.bytes.get(at..at + N)?.try_into().ok()?;
+        if !self.little_endian {
+            b.reverse();
+        }
+        Some(b)
+    }
+
+    /// Writes little-endian `b` at `at` in the block's order.
+    fn write<const N: usize>(&mut self, at: usize, mut b: [u8; N]) {
+        if !self.little_endian {
+            b.reverse();
+        }
+        self.bytes[at..at + N].copy_from_slice(&b);
+    }
+
     fn u16(&self, at: usize) -> Option<u16> {
-        let b: [u8; 2] = self.bytes.get(at..at + 2)?.try_into().ok()?;
-        Some(if self.little_endian {
-            u16::from_le_bytes(b)
-        } else {
-            u16::from_be_bytes(b)
-        })
+        self.read(at).map(u16::from_le_bytes)
     }
 
     fn u32(&self, at: usize) -> Option<u32> {
-        let b: [u8; 4] = self.bytes.get(at..at + 4)?.try_into().ok()?;
-        Some(if self.little_endian {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        })
+        self.read(at).map(u32::from_le_bytes)
     }
 
     fn put_u16(&mut self, at: usize, v: u16) {
-        let b = if self.little_endian {
-            v.to_le_bytes()
-        } else {
-            v.to_be_bytes()
-        };
-        self.bytes[at..at + 2].copy_from_slice(&b);
+        self.write(at, v.to_le_bytes());
     }
 
     fn put_u32(&mut self, at: usize, v: u32) {
-        let b = if self.little_endian {
-            v.to_le_bytes()
-        } else {
-            v.to_be_bytes()
-        };
-        self.bytes[at..at + 4].copy_from_slice(&b);
+        self.write(at, v.to_le_bytes());
     }
 
     fn zero(&mut self, at: usize, len: usize) {
@@ -145,56 +142,83 @@ impl Tiff {
 }
 
 #[cfg(test)]
-pub mod tests {
+mod tests {
     use super::*;
 
-    /// A little-endian EXIF block: IFD0 with Orientation and a GPS pointer, a GPS IFD
-    /// with a latitude, and a thumbnail IFD.
-    pub fn sample_exif(orientation: u16) -> Vec<u8> {
-        let mut t = b"II*\0".to_vec();
-        t.extend_from_slice(&8u32.to_le_bytes());
-        // IFD0 at 8: 2 entries.
-        t.extend_from_slice(&2u16.to_le_bytes());
-        t.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0]);
-        t.extend_from_slice(&u32::from(orientation).to_le_bytes());
-        t.extend_from_slice(&[0x25, 0x88, 4, 0, 1, 0, 0, 0]);
-        t.extend_from_slice(&38u32.to_le_bytes()); // GPS IFD
-        t.extend_from_slice(&72u32.to_le_bytes()); // IFD1
+    /// An EXIF block in either byte order (`II` little-endian, `MM` big-endian): IFD0
+    /// with Orientation and a GPS pointer, a GPS IFD with a latitude, and a thumbnail IFD.
+    fn sample_exif(orientation: u16, little: bool) -> Vec<u8> {
+        let u16b = |v: u16| {
+            if little {
+                v.to_le_bytes()
+            } else {
+                v.to_be_bytes()
+            }
+        };
+        let u32b = |v: u32| {
+            if little {
+                v.to_le_bytes()
+            } else {
+                v.to_be_bytes()
+            }
+        };
+        let entry = |tag: u16, kind: u16, count: u32| {
+            [u16b(tag).as_slice(), &u16b(kind), &u32b(count)].concat()
+        };
+        let mut t = if little {
+            b"II*\0".to_vec()
+        } else {
+            b"MM\0*".to_vec()
+        };
+        t.extend(u32b(8));
+        // IFD0 at 8: Orientation (a SHORT, left-justified in its 4 bytes), GPS pointer.
+        t.extend(u16b(2));
+        t.extend(entry(0x0112, 3, 1));
+        t.extend([u16b(orientation), [0, 0]].concat());
+        t.extend(entry(0x8825, 4, 1));
+        t.extend(u32b(38)); // GPS IFD
+        t.extend(u32b(80)); // IFD1
         // GPS IFD at 38: GPSLatitude, 3 rationals at 56.
-        t.extend_from_slice(&1u16.to_le_bytes());
-        t.extend_from_slice(&[2, 0, 5, 0, 3, 0, 0, 0]);
-        t.extend_from_slice(&56u32.to_le_bytes());
-        t.extend_from_slice(&0u32.to_le_bytes());
+        t.extend(u16b(1));
+        t.extend(entry(2, 5, 3));
+        t.extend(u32b(56));
+        t.extend(u32b(0));
         for v in [48u32, 1, 51, 1, 30, 1] {
-            t.extend_from_slice(&v.to_le_bytes()); // 48° 51' 30" at 56..80
+            t.extend(u32b(v)); // 48° 51' 30" at 56..80
         }
-        t.truncate(80);
-        // IFD1 at 80: no entries (moved to keep offsets simple).
-        t.extend_from_slice(&0u16.to_le_bytes());
-        t.extend_from_slice(&0u32.to_le_bytes());
-        let ifd1 = 80u32.to_le_bytes();
-        t[34..38].copy_from_slice(&ifd1);
+        // IFD1 at 80: no entries.
+        t.extend(u16b(0));
+        t.extend(u32b(0));
         t
     }
 
     #[test]
-    fn gps_and_thumbnail_go_orientation_stays() {
-        let exif = sample_exif(6);
-        let cleaned = clean_exif(&exif, false).unwrap();
-        assert_eq!(cleaned.len(), exif.len());
-        // IFD0 now holds one entry, the orientation, and no next IFD.
-        assert_eq!(&cleaned[8..10], &1u16.to_le_bytes());
-        assert_eq!(&cleaned[10..12], &[0x12, 0x01]);
-        assert_eq!(&cleaned[18..20], &6u16.to_le_bytes());
-        assert_eq!(&cleaned[22..26], &0u32.to_le_bytes());
-        assert!(
-            cleaned[38..80].iter().all(|&b| b == 0),
-            "GPS IFD and values zeroed"
-        );
+    fn gps_and_thumbnail_go_orientation_stays_in_either_byte_order() {
+        for little in [true, false] {
+            let u16b = |v: u16| {
+                if little {
+                    v.to_le_bytes()
+                } else {
+                    v.to_be_bytes()
+                }
+            };
+            let exif = sample_exif(6, little);
+            let cleaned = clean_exif(&exif, false).unwrap();
+            assert_eq!(cleaned.len(), exif.len());
+            // IFD0 now holds one entry, the orientation, and no next IFD.
+            assert_eq!(cleaned[8..10], u16b(1));
+            assert_eq!(cleaned[10..12], u16b(0x0112));
+            assert_eq!(cleaned[18..20], u16b(6));
+            assert_eq!(cleaned[22..26], [0; 4]);
+            assert!(
+                cleaned[38..80].iter().all(|&b| b == 0),
+                "GPS IFD and values zeroed (little-endian: {little})"
+            );
 
-        let kept = clean_exif(&exif, true).unwrap();
-        assert_eq!(&kept[8..10], &2u16.to_le_bytes());
-        assert_eq!(kept[38..80], exif[38..80]);
+            let kept = clean_exif(&exif, true).unwrap();
+            assert_eq!(kept[8..10], u16b(2));
+            assert_eq!(kept[38..80], exif[38..80]);
+        }
     }
 
     #[test]

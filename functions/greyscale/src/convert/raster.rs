@@ -86,22 +86,27 @@ pub fn grey_raster(
         .xmp
         .as_deref()
         .and_then(|x| clean_xmp(x, options.keep_gps));
+    let metadata = Metadata { icc, exif, xmp };
     match format {
-        ImageFormat::Png => encode_png(&grey, icc, exif, xmp),
-        _ => encode_webp(&grey, icc, exif, xmp),
+        ImageFormat::Png => encode_png(&grey, metadata),
+        _ => encode_webp(&grey, metadata),
     }
+}
+
+/// What travels from the input into the result: the colour profile (for a grey image,
+/// a grey one) and the cleaned EXIF and XMP.
+struct Metadata<'a> {
+    icc: Option<Vec<u8>>,
+    exif: Option<Vec<u8>>,
+    xmp: Option<&'a [u8]>,
 }
 
 fn encode_error(e: impl std::fmt::Display) -> ConvertError {
     ConvertError::Encode(e.to_string())
 }
 
-fn encode_png(
-    image: &DynamicImage,
-    icc: Option<Vec<u8>>,
-    exif: Option<Vec<u8>>,
-    xmp: Option<&[u8]>,
-) -> Result<Vec<u8>, ConvertError> {
+fn encode_png(image: &DynamicImage, metadata: Metadata) -> Result<Vec<u8>, ConvertError> {
+    let Metadata { icc, exif, xmp } = metadata;
     let mut out = Vec::new();
     let mut encoder = image::codecs::png::PngEncoder::new_with_quality(
         &mut out,
@@ -133,12 +138,8 @@ fn insert_png_xmp(png: &mut Vec<u8>, xmp: &[u8]) {
     png.splice(iend..iend, bytes);
 }
 
-fn encode_webp(
-    image: &DynamicImage,
-    icc: Option<Vec<u8>>,
-    exif: Option<Vec<u8>>,
-    xmp: Option<&[u8]>,
-) -> Result<Vec<u8>, ConvertError> {
+fn encode_webp(image: &DynamicImage, metadata: Metadata) -> Result<Vec<u8>, ConvertError> {
+    let Metadata { icc, exif, xmp } = metadata;
     let eight_bit = match image {
         DynamicImage::ImageLuma16(_) => DynamicImage::ImageLuma8(image.to_luma8()),
         DynamicImage::ImageLumaA16(_) => DynamicImage::ImageLumaA8(image.to_luma_alpha8()),
