@@ -6,7 +6,8 @@ tests work on that dict. The greyfaas binary is $GREYFAAS_BIN, else target/debug
 of this checkout (`cargo build -p greyfaas` makes it).
 
 What the Rust code that reads the settings checks (`greyfaas stack check`: environment
-keys read, the runtime's timeouts, scale labels CE accepts, allow_private_networks) is
+keys and secrets read, the runtime's timeouts, scale labels CE accepts,
+allow_private_networks) is
 not repeated here. The rules below are about the repository around the stack: templates,
 handler crates, images, configuration.copy, secrets and their documentation, the
 Services rendered from k8s/, the Pro scale annotations and the pods' resources.
@@ -33,7 +34,6 @@ GATEWAY_URL = "http://gateway.openfaas.svc.cluster.local:8080"
 LOCAL_GATEWAY = "http://127.0.0.1:8080"  # provider.gateway when OPENFAAS_URL is unset
 IMAGE_DEFAULT = "ghcr.io/greyfaas/%s:0.1.0"  # ${REGISTRY:-ghcr.io/greyfaas}/<fn>:${TAG:-0.1.0}
 PRO_SCALE_TYPES = ("rps", "capacity", "cpu", "queue")
-STORE_SECRETS = ["s3-access-key", "s3-secret-key"]
 STORE_CRATE = "greyfaas-store"
 RUNTIME_CRATE = "openfaas-runtime"  # the template's plan.sh maps it itself
 # The variables stack.yml substitutes: unset, the stack's defaults apply.
@@ -313,15 +313,6 @@ def uses_store(ctx, spec):
     return STORE_CRATE in dependencies(handler_manifest(ctx, spec))
 
 
-def store_secret_problems(name, spec, stack, ctx):
-    """A function on greyfaas-store has exactly the secrets s3-access-key and s3-secret-key."""
-    secrets = spec.get("secrets") or []
-    if not uses_store(ctx, spec):
-        return []
-    return [] if sorted(secrets) == STORE_SECRETS else \
-        ["uses %s, so secrets must be %s, not %r" % (STORE_CRATE, STORE_SECRETS, secrets)]
-
-
 def secret_doc_problems(name, spec, stack, ctx):
     """k8s/README.md creates each secret in openfaas-fn, with kubectl and with faas-cli."""
     p = Problems()
@@ -424,7 +415,7 @@ def readonly_root_problems(name, spec, stack, ctx):
 
 
 FUNCTION_RULES = [name_problems, template_problems, handler_problems, image_problems,
-                  workspace_crate_problems, store_secret_problems, secret_doc_problems,
+                  workspace_crate_problems, secret_doc_problems,
                   s3_endpoint_problems, gateway_url_problems, pro_annotation_problems,
                   ce_annotation_problems, resource_problems, readonly_root_problems]
 

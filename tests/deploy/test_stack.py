@@ -126,6 +126,13 @@ def _drop_scale_target(fn):
     return apply
 
 
+def _rename_secret(fn, old, new):
+    def apply(d):
+        secrets = d["functions"][fn]["secrets"]
+        secrets[secrets.index(old)] = new
+    return apply
+
+
 def _both(*fs):
     def apply(d):
         for f in fs:
@@ -151,6 +158,13 @@ CHECK_BREAKAGES = [
      ["get-object: the runtime's settings parse"]),
     ("long healthcheck_interval", _env("greyscale", healthcheck_interval="20s"),
      ["greyscale: 0 < healthcheck_interval"]),
+    ("secret missing", lambda d: d["functions"]["greyscale"].__setitem__("secrets", ["s3-access-key"]),
+     ["greyscale: mounts the store's secret s3-secret-key"]),
+    ("no secrets", lambda d: d["functions"]["gallery"].pop("secrets"),
+     ["gallery: mounts the store's secret s3-access-key",
+      "gallery: mounts the store's secret s3-secret-key"]),
+    ("misspelt secret", _rename_secret("gallery", "s3-secret-key", "s3-secret-keys"),
+     ["gallery: secret s3-secret-keys is read", "gallery: mounts the store's secret s3-secret-key"]),
     ("allow_private_networks", _env("fetch-incoming", allow_private_networks="true"),
      ["fetch-incoming: allow_private_networks"]),
     ("scale.max 6", _labels("greyscale", max="6"), ["greyscale: " + MIN_MAX]),
@@ -295,9 +309,6 @@ BREAKAGES = [
      ss.image_problems),
     ("shared crates not copied", lambda d: d["configuration"].__setitem__("copy", ["./functions"]),
      ss.workspace_crate_problems),
-    ("secret missing", lambda d: _fn(d).__setitem__("secrets", ["s3-access-key"]),
-     ss.store_secret_problems),
-    ("no secrets", lambda d: _fn(d, "gallery").pop("secrets"), ss.store_secret_problems),
     ("undocumented secret", lambda d: _fn(d)["secrets"].append("api-token"),
      ss.secret_doc_problems),
     ("s3_endpoint short name", lambda d: _fn(d)["environment"].__setitem__(

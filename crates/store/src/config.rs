@@ -5,6 +5,14 @@ use std::path::{Path, PathBuf};
 /// Where OpenFaaS mounts a function's secrets (env `secret_mount_path` moves it).
 pub const DEFAULT_SECRET_PATH: &str = "/var/openfaas/secrets";
 
+/// The OpenFaaS secret holding the store's access key (a file under `secret_mount_path`).
+pub const ACCESS_KEY_SECRET: &str = "s3-access-key";
+/// The OpenFaaS secret holding the store's secret key.
+pub const SECRET_KEY_SECRET: &str = "s3-secret-key";
+/// Every secret [`StoreConfig::from_lookup`] reads: a function that uses the store
+/// lists each under `secrets:` in stack.yml (`greyfaas stack check` holds it to that).
+pub const SECRETS: [&str; 2] = [ACCESS_KEY_SECRET, SECRET_KEY_SECRET];
+
 /// Every environment name [`StoreConfig::from_lookup`] reads.
 pub const NAMES: &[&str] = &[
     "secret_mount_path",
@@ -88,8 +96,8 @@ impl StoreConfig {
         // Both looked up before either error is returned, so the names read are the same
         // whatever is missing.
         let (access_key, secret_key) = (
-            secret("s3-access-key", "s3_access_key"),
-            secret("s3-secret-key", "s3_secret_key"),
+            secret(ACCESS_KEY_SECRET, "s3_access_key"),
+            secret(SECRET_KEY_SECRET, "s3_secret_key"),
         );
         Ok(StoreConfig {
             endpoint: get("s3_endpoint", "http://127.0.0.1:9000"),

@@ -70,7 +70,10 @@ pub fn check(stack: &Stack, upstream_timeout: Duration) -> Report {
         let handler = stack.dir.join(def.handler.as_deref().unwrap_or(name));
         match crate::cargo_build::package_name(name, &handler.join("Cargo.toml")) {
             Ok(package) => match names_read(&package) {
-                Some(names) => environment_is_read(&mut report, name, def, &names),
+                Some(names) => {
+                    environment_is_read(&mut report, name, def, &names);
+                    secrets_are_the_stores(&mut report, name, def);
+                }
                 None => report.note(format!(
                     "{name}: package {package} is not a function of this workspace: its settings are not checked by name"
                 )),
@@ -97,6 +100,26 @@ fn environment_is_read(report: &mut Report, name: &str, def: &FunctionDef, names
             format!("{name}: environment {key} is read by the function"),
             (!names.contains(&key.as_str()))
                 .then(|| "no code reads it (a typo, or a setting that was removed?)".into()),
+        );
+    }
+}
+
+/// Every function of this workspace reads the store's secrets, and no others: each
+/// must be mounted (or the function answers 503), and one no code reads is a typo.
+fn secrets_are_the_stores(report: &mut Report, name: &str, def: &FunctionDef) {
+    let read = greyfaas_store::config::SECRETS;
+    for secret in read {
+        report.check(
+            format!("{name}: mounts the store's secret {secret}"),
+            (!def.secrets.iter().any(|s| s == secret))
+                .then(|| "not under secrets: the function cannot reach the store".into()),
+        );
+    }
+    for secret in &def.secrets {
+        report.check(
+            format!("{name}: secret {secret} is read by the function"),
+            (!read.contains(&secret.as_str()))
+                .then(|| format!("no code reads it (the store reads {})", read.join(", "))),
         );
     }
 }
@@ -205,6 +228,9 @@ mod tests {
       write_timeout: 60s
       healthcheck_interval: 2s
       max_pixels: "1000"
+    secrets:
+      - s3-access-key
+      - s3-secret-key
     labels:
       com.openfaas.scale.min: "1"
       com.openfaas.scale.max: "5"
@@ -231,6 +257,14 @@ mod tests {
             (
                 GOOD.replace("max_pixels", "max_pixel"),
                 "environment max_pixel",
+            ),
+            (
+                GOOD.replace("s3-access-key", "s3-acces-key"),
+                "secret s3-acces-key is read",
+            ),
+            (
+                GOOD.replace("      - s3-secret-key\n", ""),
+                "mounts the store's secret s3-secret-key",
             ),
             (GOOD.replace("55s", "2m"), "exec_timeout <="),
             (GOOD.replace("55s", "5x"), "settings parse"),
