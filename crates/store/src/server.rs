@@ -85,6 +85,18 @@ impl Drop for InProcess {
 }
 
 impl InProcess {
+    /// A client for a store that is down: this one's configuration, pointed at a
+    /// loopback port nothing listens on.
+    pub fn down(&self) -> crate::Store {
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|listener| listener.local_addr())
+            .map_or(1, |addr| addr.port()); // the listener is closed again here
+        crate::Store::new(crate::StoreConfig {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            ..self.store.config().clone()
+        })
+    }
+
     /// Starts the server over a new temporary folder and a client for it, both
     /// buckets created.
     pub async fn start() -> Result<InProcess, ServeError> {

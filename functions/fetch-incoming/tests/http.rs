@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use greyfaas_store::server::InProcess;
-use greyfaas_store::{NameHasher, ObjectPath, Store, StoreConfig, StoreSource};
+use greyfaas_store::{NameHasher, ObjectPath, Store, StoreSource};
 use handler::FetchIncoming;
 use handler::settings::Settings;
 use http::{Method, StatusCode, header};
@@ -243,13 +243,7 @@ async fn a_batch_reports_each_url_and_is_207_when_any_failed() {
 #[tokio::test]
 async fn a_store_that_is_down_is_503_and_is_asked_for_only_when_needed() {
     let (web, s3) = (start_origin().await, InProcess::start().await.unwrap());
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let down = Store::new(StoreConfig {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        ..s3.store.config().clone()
-    });
+    let down = s3.down();
     let function = FetchIncoming::new(settings(), StoreSource::Given(&down));
     let got = fetch(&function, &format!("http://{}/photo.png", web.addr)).await;
     assert_eq!(got.status, StatusCode::SERVICE_UNAVAILABLE, "{}", got.json);

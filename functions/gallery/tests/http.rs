@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use greyfaas_store::server::InProcess;
-use greyfaas_store::{Area, ObjectPath, Store, StoreConfig, StoreSource};
+use greyfaas_store::{Area, ObjectPath, Store, StoreSource};
 use handler::Gallery;
 use handler::settings::Settings;
 use http::{Method, StatusCode};
@@ -99,14 +99,8 @@ async fn uploads_are_stored_and_results_are_listed_with_their_originals_by_page(
 
 #[tokio::test]
 async fn the_page_and_refusals_need_no_store_and_a_store_that_is_down_is_503() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
     let s3 = InProcess::start().await.unwrap();
-    let down = Store::new(StoreConfig {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        ..s3.store.config().clone()
-    });
+    let down = s3.down();
     let gallery = gallery(&down);
 
     let (status, html) = call(&gallery, Method::GET, "/", Bytes::new()).await;

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use greyfaas_store::server::InProcess;
-use greyfaas_store::{Area, ObjectPath, Store, StoreConfig, StoreSource};
+use greyfaas_store::{Area, ObjectPath, Store, StoreSource};
 use handler::GetObject;
 use http::{Method, StatusCode, header};
 use http_body_util::BodyExt;
@@ -134,14 +134,7 @@ async fn missing_is_404_store_down_is_503_and_the_route_list_needs_no_store() {
     let json: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
     assert!(json["error"].is_string(), "{json}");
 
-    // A port nothing listens on (loopback): the store is down.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let down = Store::new(StoreConfig {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        ..s3.store.config().clone()
-    });
+    let down = s3.down();
     let got = call(&down, Method::GET, &missing, &[]).await;
     assert_eq!(got.status, StatusCode::SERVICE_UNAVAILABLE);
     let json: serde_json::Value = serde_json::from_slice(&got.body).unwrap();

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use greyfaas_store::server::InProcess;
-use greyfaas_store::{Area, NameHasher, ObjectPath, Store, StoreConfig, StoreSource};
+use greyfaas_store::{Area, NameHasher, ObjectPath, Store, StoreSource};
 use handler::Greyscale;
 use handler::settings::Settings;
 use http::{Method, StatusCode, header};
@@ -237,13 +237,7 @@ async fn a_url_with_the_gateway_down_is_502_and_a_store_that_is_down_503() {
         got.json()
     );
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let down = Store::new(StoreConfig {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        ..s3.store.config().clone()
-    });
+    let down = s3.down();
     let function = Greyscale::new(settings(&[]), StoreSource::Given(&down));
     let got = post_json(
         &function,
