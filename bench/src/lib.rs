@@ -12,8 +12,9 @@ use std::time::Duration;
 /// `--bin-dir`: where the greyfaas and function binaries are.
 #[derive(clap::Args, Debug)]
 pub struct BinDir {
-    /// Folder with greyfaas and the function binaries (nothing is built).
-    #[arg(long = "bin-dir", value_name = "DIR", default_value_os_t = repo().join("target/release"))]
+    /// Folder with greyfaas and the function binaries (nothing is built); by default
+    /// the folder this tool was built into.
+    #[arg(long = "bin-dir", value_name = "DIR", default_value_os_t = greyfaas_testkit::build_dir())]
     pub path: PathBuf,
 }
 

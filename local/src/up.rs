@@ -29,8 +29,9 @@ pub struct UpArgs {
     pub port: u16,
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Where the function binaries are (default: target/release beside stack.yml).
-    #[arg(long)]
+    /// With --no-build: where the function binaries are (default: the release folder of
+    /// cargo's target directory for the stack, as `cargo metadata` reports it).
+    #[arg(long, requires = "no_build")]
     pub bin_dir: Option<PathBuf>,
     /// Do not run `cargo build --release` for the functions first.
     #[arg(long)]
@@ -75,7 +76,7 @@ pub enum UpError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("function {function}: no binary at {} (build it, or drop --no-build)", binary.display())]
+    #[error("function {function}: no binary at {} (--no-build was given: build it, point --bin-dir at it, or drop --no-build)", binary.display())]
     NoBinary { function: String, binary: PathBuf },
     #[error("{}: {source}", stack.display())]
     Spec { stack: PathBuf, source: SpecError },
@@ -93,16 +94,24 @@ pub enum UpError {
 pub async fn run(args: UpArgs) -> Result<(), UpError> {
     let stack = Stack::load(&args.stack)?;
     let data = args.store.data_dir(&stack.dir);
-    let bin_dir = args
-        .bin_dir
-        .clone()
-        .unwrap_or_else(|| stack.dir.join("target/release"));
 
-    // Every function's binary, built unless told otherwise.
+    // Every function's binary: where cargo says it built it, unless told not to build;
+    // then in --bin-dir, or where cargo would put a release build.
     let packages = cargo_build::packages(&stack)?;
-    if !args.no_build {
-        cargo_build::build(&stack.dir, &packages)?;
-    }
+    let binaries = if args.no_build {
+        packages
+            .iter()
+            .map(|(name, package)| {
+                let binary = match &args.bin_dir {
+                    Some(dir) => dir.join(&package.name),
+                    None => cargo_build::release_binary(&stack.dir, package)?,
+                };
+                Ok((name.clone(), binary))
+            })
+            .collect::<Result<_, BuildError>>()?
+    } else {
+        cargo_build::build(&stack.dir, &packages)?
+    };
 
     let store = StoreHandle::start(&args.store, &data).await?;
     let secrets_dir = data.join("secrets");
@@ -120,7 +129,7 @@ pub async fn run(args: UpArgs) -> Result<(), UpError> {
     };
     let mut functions = BTreeMap::new();
     for (name, def) in &stack.functions {
-        let binary = bin_dir.join(&packages[name]);
+        let binary = binaries[name].clone();
         if !binary.is_file() {
             return Err(UpError::NoBinary {
                 function: name.clone(),

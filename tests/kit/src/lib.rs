@@ -27,7 +27,7 @@ pub mod web;
 pub use corpus::{assert_grey, corpus, corpus_file, crc32, load_corpus, sha256_hex};
 pub use function::start_function;
 pub use http::{client, client_without_redirects, free_port};
-pub use paths::{bin_dir, corpus_dir, repo, scratch_dir};
+pub use paths::{bin_dir, build_dir, corpus_dir, repo, scratch_dir};
 pub use process::{
     eventually, process_alive, sigkill, sigterm, spawn_owned, store_pid, store_process,
 };

@@ -17,14 +17,21 @@ pub fn corpus_dir() -> PathBuf {
     repo().join("../shared/corpus")
 }
 
-/// Where cargo put this build's binaries: beside the running test (which cargo puts in
-/// `target/<profile>/deps`). Panics unless greyfaas and every function binary are there.
-pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
+/// Where cargo put the binaries of the build the running program belongs to: its own
+/// folder, or the one above for a test (which cargo puts in `<target>/<profile>/deps`).
+/// Wherever the target directory is (`CARGO_TARGET_DIR`, `build.target-dir`).
+pub fn build_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the program's own path");
     let mut dir = exe.parent().expect("a folder").to_path_buf();
     if dir.ends_with("deps") {
         dir.pop();
     }
+    dir
+}
+
+/// [`build_dir`], after checking that greyfaas and every function binary are there.
+pub fn bin_dir() -> PathBuf {
+    let dir = build_dir();
     for f in [
         "greyfaas",
         "fetch-incoming",

@@ -14,8 +14,13 @@ use std::time::{Duration, Instant};
 /// How to start `greyfaas up`.
 #[derive(Clone, Debug)]
 pub struct Launch {
-    /// Where greyfaas and the function binaries are (`--bin-dir`; nothing is built).
+    /// Where greyfaas is, and the function binaries (`--no-build --bin-dir`) unless
+    /// `build` is set.
     pub bin_dir: PathBuf,
+    /// Let `greyfaas up` build the functions itself (no `--no-build`, no `--bin-dir`).
+    pub build: bool,
+    /// Environment variables to set (`Some`) or remove (`None`) for greyfaas.
+    pub env: Vec<(String, Option<String>)>,
     /// The run's folder; the data goes to `data/` in it.
     pub dir: PathBuf,
     pub stack_file: PathBuf,
@@ -33,6 +38,8 @@ impl Launch {
     pub fn new(bin_dir: &Path, dir: &Path, stack_file: &Path) -> Launch {
         Launch {
             bin_dir: bin_dir.to_path_buf(),
+            build: false,
+            env: Vec::new(),
             dir: dir.to_path_buf(),
             stack_file: stack_file.to_path_buf(),
             args: Vec::new(),
@@ -99,10 +106,21 @@ impl Up {
             command
                 .args(["up", "-f"])
                 .arg(&launch.stack_file)
-                .args(["--port", &port.to_string(), "--no-build", "--data-dir"])
-                .arg(&data_dir)
-                .arg("--bin-dir")
-                .arg(&launch.bin_dir)
+                .args(["--port", &port.to_string(), "--data-dir"])
+                .arg(&data_dir);
+            if !launch.build {
+                command
+                    .arg("--no-build")
+                    .arg("--bin-dir")
+                    .arg(&launch.bin_dir);
+            }
+            for (key, value) in &launch.env {
+                match value {
+                    Some(value) => command.env(key, value),
+                    None => command.env_remove(key),
+                };
+            }
+            command
                 .args(&launch.args)
                 .env("RUST_LOG", &launch.rust_log)
                 .stdout(Stdio::piped())
