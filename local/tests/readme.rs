@@ -18,7 +18,7 @@
 //!   `/function/NAME` (proxy/invoke.go), `list` is `GET /system/functions`, `describe`
 //!   is `GET /system/function/NAME`, both with the saved Basic auth (proxy/auth.go);
 //!   `deploy` PUTs stack.yml's function as a FunctionDeployment to `/system/functions`,
-//!   `remove` DELETEs `{"functionName"}`, `logs` GETs `/system/logs?name=…&tail=…`,
+//!   `remove` DELETEs `{"functionName"}`, `logs` GETs `/system/logs?follow=…&name=…&tail=…`,
 //!   `secret create|list|remove` POST, GET and DELETE `/system/secrets`.
 
 use greyfaas_testkit::*;
@@ -401,10 +401,11 @@ fn every_command_of_the_api_section_works_as_written() {
                 .status();
             assert_eq!(gone, 404, "{line}");
             result
-        } else if line.starts_with("faas-cli logs greyscale --tail 20") {
+        } else if line.starts_with("faas-cli logs greyscale --lines 20 --tail=false") {
+            // proxy/logs.go: --tail is `follow`, --lines is `tail`; no namespace without -n.
             let (status, text) = system(
                 reqwest::Method::GET,
-                "/system/logs?name=greyscale&namespace=openfaas-fn&tail=20&follow=false",
+                "/system/logs?follow=false&name=greyscale&tail=20",
                 None,
             );
             let lines: Vec<Value> = text
