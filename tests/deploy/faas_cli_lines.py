@@ -25,6 +25,7 @@ import re
 import shlex
 from pathlib import Path
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_FILE = Path(__file__).resolve().parent / "faas_cli_0_18_12.json"
 SHELL_LANGS = {"sh", "bash", "shell", "console", "zsh"}
 SEPARATORS = {"|", "||", "&&", ";", "&", "|&", "(", ")", ";;"}

@@ -16,7 +16,7 @@ import re
 import pytest
 
 import faas_cli_lines as fcl
-from conftest import REPO_ROOT
+from faas_cli_lines import REPO_ROOT
 
 READMES = ["README.md", "k8s/README.md"]
 SPEC = fcl.load_spec()
