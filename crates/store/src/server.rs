@@ -3,7 +3,10 @@
 //! Behind the `server` feature, so the functions' images do not carry it.
 //!
 //! s3s-fs writes each object to a temporary file and renames it into place, so a crash
-//! never leaves a half-written object.
+//! never leaves a half-written object. [`range`] makes a suffix `Range` absolute before
+//! s3s-fs reads it (its own handling seeks before the object, or panics).
+
+mod range;
 
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
@@ -36,7 +39,7 @@ pub async fn serve(
     std::fs::create_dir_all(data_dir).map_err(|e| error(e.to_string()))?;
     let fs = s3s_fs::FileSystem::new(data_dir).map_err(|e| error(format!("{e:?}")))?;
     let service = {
-        let mut builder = S3ServiceBuilder::new(fs);
+        let mut builder = S3ServiceBuilder::new(range::RangeChecked(fs));
         builder.set_auth(SimpleAuth::from_single(access, secret));
         builder.build()
     };
