@@ -153,3 +153,30 @@ impl InProcess {
         })
     }
 }
+
+/// For the functions' tests: that an error answer's body (`{"error": …}`) is a short,
+/// fixed message, with nothing of the SDK's report in it (its Debug output: type names,
+/// braces). Returns the message, or what is wrong with the body.
+pub fn check_plain_error(body: &[u8]) -> Result<String, String> {
+    let text = String::from_utf8_lossy(body);
+    if body.len() > 200 {
+        return Err(format!("{} bytes, over 200: {text}", body.len()));
+    }
+    let message = text
+        .strip_prefix("{\"error\":\"")
+        .and_then(|rest| rest.strip_suffix("\"}"))
+        .ok_or_else(|| format!("not {{\"error\": message}}: {text}"))?;
+    for leak in [
+        "DispatchFailure",
+        "ConnectorError",
+        "{",
+        "}",
+        "Some(",
+        "source:",
+    ] {
+        if message.contains(leak) {
+            return Err(format!("{leak:?} in the message: {text}"));
+        }
+    }
+    Ok(message.to_string())
+}

@@ -338,7 +338,7 @@ impl Store {
             .body
             .collect()
             .await
-            .map_err(|e| StoreError::Unavailable(format!("reading {path}: {e}")))?
+            .map_err(|e| StoreError::unavailable(format!("reading {path}: {e}")))?
             .into_bytes();
         Ok((bytes, object.info))
     }
@@ -392,7 +392,7 @@ impl Store {
             .body
             .collect()
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?
+            .map_err(|e| StoreError::unavailable(e.to_string()))?
             .into_bytes();
         Ok((bytes, object.info.content_type))
     }
