@@ -522,11 +522,9 @@ fn a_store_that_is_down_gives_503_as_json() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 503);
-    let json: Value = response.json().unwrap();
-    assert!(
-        json["error"].as_str().unwrap().contains("unavailable"),
-        "{json}"
-    );
+    // Short and fixed: the SDK's report of the failure goes to the log only.
+    let body = response.text().unwrap();
+    assert_eq!(body, r#"{"error":"object store is unavailable"}"#);
     let _ = child.kill();
 }
 

@@ -6,6 +6,7 @@ use greyfaas_testkit::*;
 use greyfaas_testkit::client_without_redirects as client;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 fn up() -> &'static Up {
     static UP: OnceLock<Up> = OnceLock::new();
@@ -506,6 +507,47 @@ fn get_object_speaks_http_caching_and_ranges() {
             .starts_with("bytes 10-19/")
     );
     assert_eq!(part.bytes().unwrap().as_ref(), &bytes[10..20]);
+
+    // Hostile ranges, through the gateway, the function and the embedded store: each
+    // answered at once (no store retries), as RFC 9110 §14 says.
+    let len = bytes.len();
+    let whole = Some((0, len - 1));
+    let cases = [
+        (format!("bytes=-{}", len + 1000), 206, whole),
+        ("bytes=-9223372036854775808".to_string(), 206, whole),
+        (
+            "bytes=100-99999999999999999999".to_string(),
+            206,
+            Some((100, len - 1)),
+        ),
+        ("bytes=0-1,4-5".to_string(), 200, None),
+        ("bytes=50-10".to_string(), 200, None),
+        (format!("bytes={len}-"), 416, None),
+        ("bytes=-0".to_string(), 416, None),
+    ];
+    for (range, status, part) in cases {
+        let started = Instant::now();
+        let got = client()
+            .get(up().url(&object))
+            .header("range", &range)
+            .send()
+            .unwrap();
+        assert_eq!(got.status().as_u16(), status, "{range}");
+        let content_range = got
+            .headers()
+            .get("content-range")
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = got.bytes().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2), "{range}: slow");
+        match (status, part) {
+            (206, Some((first, last))) => {
+                assert_eq!(content_range, Some(format!("bytes {first}-{last}/{len}")));
+                assert_eq!(body.as_ref(), &bytes[first..=last], "{range}");
+            }
+            (200, _) => assert_eq!(body.as_ref(), &bytes[..], "{range}"),
+            _ => assert_eq!(content_range, Some(format!("bytes */{len}")), "{range}"),
+        }
+    }
 
     let routes: Value = get("/function/get-object/").json().unwrap();
     assert!(routes["functions"]["fetch-incoming"].is_array());

@@ -138,6 +138,10 @@ fn v4_reason(ip: Ipv4Addr) -> Option<&'static str> {
     })
 }
 
+/// Checked against IANA's IPv6 Special-Purpose Address Registry (and the IPv6 Address
+/// Space registry: only 2000::/3 is allocated for global unicast, so everything outside
+/// it that is not named below is refused as reserved). Arms are tried in order: the
+/// specific blocks before the ranges that hold them.
 fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
     let s = ip.segments();
     if ip.is_unspecified() {
@@ -151,16 +155,42 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
         return v4_reason(v4);
     }
     Some(match s[0] {
+        0x2001 if s[1] == 0x0db8 => "documentation (2001:db8::/32)",
+        0x2001 if s[1] < 0x0200 => return ietf_assignment_reason(s),
+        0x3fff if s[1] < 0x1000 => "documentation (3fff::/20)",
+        0x2000..=0x3fff => return None,
+        0x0064 if s[1] == 0xff9b && s[2] == 0x0001 => "local-use NAT64 (64:ff9b:1::/48)",
+        // s[0] <= 0xff: the first 8 bits are zero (::/8), not just the first 16.
+        0x0000..=0x00ff => "reserved (::/8)",
+        0x0100 if s[1..4] == [0, 0, 0] => "discard-only (100::/64)",
+        0x0100 if s[1..4] == [0, 0, 1] => "dummy prefix (100:0:0:1::/64)",
+        0x5f00 => "SRv6 segment identifiers (5f00::/16)",
         0xfc00..=0xfdff => "unique local (fc00::/7)",
         0xfe80..=0xfebf => "link-local (fe80::/10)",
         0xfec0..=0xfeff => "site-local (fec0::/10)",
         0xff00..=0xffff => "multicast",
-        0x0064 if s[1] == 0xff9b && s[2] == 0x0001 => "local-use NAT64 (64:ff9b:1::/48)",
-        0x0100 if s[1..4] == [0, 0, 0] => "discard-only (100::/64)",
-        0x2001 if s[1] == 0x0db8 => "documentation (2001:db8::/32)",
-        0x2001 if s[1] == 0 => "Teredo tunnel (2001::/32)",
-        0x0000 => "reserved (::/8)",
-        _ => return None,
+        _ => "reserved (outside 2000::/3, the global unicast space)",
+    })
+}
+
+/// 2001::/23, the IETF protocol assignments: not globally reachable, except the blocks
+/// the registry marks globally reachable (anycast services, AMT, AS112, ORCHIDv2, DETs).
+fn ietf_assignment_reason(s: [u16; 8]) -> Option<&'static str> {
+    let global = match s[1] {
+        0x0001 => s[2..7] == [0, 0, 0, 0, 0] && (1..=3).contains(&s[7]), // 2001:1::1 to ::3
+        0x0003 => true,                                                  // 2001:3::/32 AMT
+        0x0004 => s[2] == 0x0112,                                        // 2001:4:112::/48 AS112-v6
+        0x0020..=0x003f => true, // 2001:20::/28 ORCHIDv2, 2001:30::/28 DETs
+        _ => false,
+    };
+    if global {
+        return None;
+    }
+    Some(match s[1] {
+        0x0000 => "Teredo tunnel (2001::/32)",
+        0x0002 if s[2] == 0 => "benchmarking (2001:2::/48)",
+        0x0010..=0x001f => "deprecated ORCHID (2001:10::/28)",
+        _ => "IETF protocol assignment (2001::/23)",
     })
 }
 
@@ -276,6 +306,55 @@ mod tests {
         assert!(forms.len() >= 30);
         for url in forms {
             assert!(refused(url), "{url} must be refused");
+        }
+    }
+
+    /// The blocks IANA's special-purpose registries mark not globally reachable, each
+    /// at its edges, refused on the literal before any connection.
+    #[test]
+    fn every_special_purpose_block_is_refused() {
+        let refused_blocks = [
+            ("http://[80::1]/", "::/8"),
+            ("http://[ff:ffff::1]/", "::/8"),
+            ("http://[64:ff9b:1::1]/", "64:ff9b:1::/48"),
+            ("http://[100::1]/", "100::/64"),
+            ("http://[100:0:0:1::1]/", "100:0:0:1::/64"),
+            ("http://[2001::1]/", "2001::/32"),
+            ("http://[2001:2::1]/", "2001:2::/48"),
+            ("http://[2001:2:0:ffff::1]/", "2001:2::/48"),
+            ("http://[2001:10::1]/", "2001:10::/28"),
+            ("http://[2001:1::4]/", "2001::/23"),
+            ("http://[2001:1ff:ffff::1]/", "2001::/23"),
+            ("http://[2001:db8::1]/", "2001:db8::/32"),
+            ("http://[3fff::1]/", "3fff::/20"),
+            ("http://[3fff:fff:ffff::1]/", "3fff::/20"),
+            ("http://[5f00::1]/", "5f00::/16"),
+            ("http://[4000::1]/", "outside 2000::/3"),
+            ("http://[fec0::1]/", "fec0::/10"),
+            ("http://192.0.0.8/", "192.0.0.0/24"),
+            ("http://192.88.99.1/", "192.88.99.0/24"),
+            ("http://198.19.255.255/", "198.18.0.0/15"),
+            ("http://203.0.113.9/", "203.0.113.0/24"),
+            ("http://240.0.0.1/", "240.0.0.0/4"),
+        ];
+        for (url, block) in refused_blocks {
+            let parsed = Url::parse(url).unwrap();
+            let err = Guard::default().check_url(&parsed);
+            assert!(err.is_err(), "{url} ({block}) must be refused");
+        }
+        // Just outside the blocks, and the registry's globally reachable exceptions.
+        for url in [
+            "http://[3fff:1000::1]/",
+            "http://[2001:200::1]/",
+            "http://[2001:1::1]/",
+            "http://[2001:3::1]/",
+            "http://[2001:4:112::1]/",
+            "http://[2001:20::1]/",
+            "http://[2620:4f:8000::1]/",
+            "http://[64:ff9b::808:808]/",
+            "http://192.31.196.1/",
+        ] {
+            assert!(!refused(url), "{url} is globally reachable");
         }
     }
 

@@ -1,12 +1,17 @@
 //! What can go wrong talking to the store.
+//!
+//! A failure's `Display` is what a caller is told, so it is short and fixed: the SDK's
+//! own report (its Debug dump of connectors and sources, ~1 KB) is kept in the variant
+//! for the log only, where [`StoreError::from_sdk`] writes it.
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// A failed store operation.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The store cannot be reached, timed out or is failing (try again later).
-    #[error("object store is unavailable: {0}")]
+    /// The store cannot be reached, timed out or is failing (try again later). The
+    /// detail is for the log, never for the caller.
+    #[error("object store is unavailable")]
     Unavailable(String),
     /// The object (or its bucket) does not exist.
     #[error("no such object: {0}")]
@@ -17,8 +22,8 @@ pub enum StoreError {
     /// The object is larger than the caller will read.
     #[error("{what} is {size} bytes, over the {limit}-byte limit")]
     TooLarge { what: String, size: u64, limit: u64 },
-    /// The store answered, but not as S3 should.
-    #[error("object store refused the request: {0}")]
+    /// The store answered, but not as S3 should. The detail is for the log only.
+    #[error("object store refused the request")]
     Rejected(String),
     /// The store settings are unusable (no credentials).
     #[error("object store is not configured: {0}")]
@@ -34,7 +39,7 @@ impl StoreError {
         R: std::fmt::Debug + HasStatus,
     {
         let detail = DisplayErrorContext(&err).to_string();
-        match &err {
+        let sorted = match &err {
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
                 StoreError::Unavailable(detail)
             }
@@ -52,6 +57,25 @@ impl StoreError {
                 }
             }
             _ => StoreError::Rejected(detail),
+        };
+        if let StoreError::Unavailable(detail) | StoreError::Rejected(detail) = &sorted {
+            tracing::warn!(object = what, error = %sorted, detail, "store request failed");
+        }
+        sorted
+    }
+
+    /// `Unavailable` for a failure outside the SDK's calls (a body cut off mid-read),
+    /// its detail logged as `from_sdk` logs the SDK's.
+    pub(crate) fn unavailable(detail: String) -> StoreError {
+        tracing::warn!(detail, "store read failed");
+        StoreError::Unavailable(detail)
+    }
+
+    /// What the log gets beyond the caller's message: the SDK's report, if any.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            StoreError::Unavailable(detail) | StoreError::Rejected(detail) => Some(detail),
+            _ => None,
         }
     }
 }

@@ -25,4 +25,6 @@ pub use config::{ConfigError, StoreConfig};
 pub use error::StoreError;
 pub use name::{Area, NameHasher, ObjectName, ObjectPath, PathError};
 pub use sniff::ImageFormat;
-pub use store::{ListedObject, ObjectInfo, SOURCE_METADATA, Store, StoreSource, StoredObject};
+pub use store::{
+    ByteRange, ListedObject, ObjectInfo, SOURCE_METADATA, Store, StoreSource, StoredObject,
+};

@@ -3,7 +3,10 @@
 //! Behind the `server` feature, so the functions' images do not carry it.
 //!
 //! s3s-fs writes each object to a temporary file and renames it into place, so a crash
-//! never leaves a half-written object.
+//! never leaves a half-written object. [`range`] makes a suffix `Range` absolute before
+//! s3s-fs reads it (its own handling seeks before the object, or panics).
+
+mod range;
 
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
@@ -36,7 +39,7 @@ pub async fn serve(
     std::fs::create_dir_all(data_dir).map_err(|e| error(e.to_string()))?;
     let fs = s3s_fs::FileSystem::new(data_dir).map_err(|e| error(format!("{e:?}")))?;
     let service = {
-        let mut builder = S3ServiceBuilder::new(fs);
+        let mut builder = S3ServiceBuilder::new(range::RangeChecked(fs));
         builder.set_auth(SimpleAuth::from_single(access, secret));
         builder.build()
     };
@@ -149,4 +152,31 @@ impl InProcess {
             _stop: stop,
         })
     }
+}
+
+/// For the functions' tests: that an error answer's body (`{"error": …}`) is a short,
+/// fixed message, with nothing of the SDK's report in it (its Debug output: type names,
+/// braces). Returns the message, or what is wrong with the body.
+pub fn check_plain_error(body: &[u8]) -> Result<String, String> {
+    let text = String::from_utf8_lossy(body);
+    if body.len() > 200 {
+        return Err(format!("{} bytes, over 200: {text}", body.len()));
+    }
+    let message = text
+        .strip_prefix("{\"error\":\"")
+        .and_then(|rest| rest.strip_suffix("\"}"))
+        .ok_or_else(|| format!("not {{\"error\": message}}: {text}"))?;
+    for leak in [
+        "DispatchFailure",
+        "ConnectorError",
+        "{",
+        "}",
+        "Some(",
+        "source:",
+    ] {
+        if message.contains(leak) {
+            return Err(format!("{leak:?} in the message: {text}"));
+        }
+    }
+    Ok(message.to_string())
 }

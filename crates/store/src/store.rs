@@ -47,6 +47,32 @@ pub struct ListedObject {
     pub last_modified_ms: i64,
 }
 
+/// An absolute, inclusive byte range `first..=last` that a caller has checked against
+/// the object's length: the only range the store is sent (the caller parses the
+/// client's `Range`, so no client text reaches the store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub first: u64,
+    pub last: u64,
+}
+
+impl ByteRange {
+    /// As S3 takes it: `bytes=<first>-<last>`.
+    pub fn header(&self) -> String {
+        format!("bytes={}-{}", self.first, self.last)
+    }
+
+    /// How many bytes it covers.
+    pub fn len(&self) -> u64 {
+        self.last - self.first + 1
+    }
+
+    /// Never true (first <= last); for clippy's `len_without_is_empty`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
 /// An object being read: its metadata and its bytes as a stream.
 pub struct StoredObject {
     pub info: ObjectInfo,
@@ -284,11 +310,11 @@ impl Store {
         ))
     }
 
-    /// Opens an object for streaming, optionally a byte `range` (an HTTP `Range` value).
+    /// Opens an object for streaming, optionally a checked byte `range` of it.
     pub async fn get(
         &self,
         path: &ObjectPath,
-        range: Option<&str>,
+        range: Option<ByteRange>,
     ) -> Result<StoredObject, StoreError> {
         self.get_key(path.area, path.name.as_str(), range).await
     }
@@ -298,14 +324,14 @@ impl Store {
         &self,
         area: Area,
         key: &str,
-        range: Option<&str>,
+        range: Option<ByteRange>,
     ) -> Result<StoredObject, StoreError> {
         let out = self
             .client
             .get_object()
             .bucket(self.bucket(area))
             .key(key)
-            .set_range(range.map(str::to_owned))
+            .set_range(range.map(|r| r.header()))
             .send()
             .await
             .map_err(|e| StoreError::from_sdk(e, &format!("/{}/{key}", area.as_str())))?;
@@ -338,7 +364,7 @@ impl Store {
             .body
             .collect()
             .await
-            .map_err(|e| StoreError::Unavailable(format!("reading {path}: {e}")))?
+            .map_err(|e| StoreError::unavailable(format!("reading {path}: {e}")))?
             .into_bytes();
         Ok((bytes, object.info))
     }
@@ -392,7 +418,7 @@ impl Store {
             .body
             .collect()
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?
+            .map_err(|e| StoreError::unavailable(e.to_string()))?
             .into_bytes();
         Ok((bytes, object.info.content_type))
     }

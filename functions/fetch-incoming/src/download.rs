@@ -1,7 +1,9 @@
 //! Downloading one URL: limits on size, time and redirects; the guard on every hop;
-//! the name computed while the bytes stream in.
+//! the name computed while the bytes stream in. Every URL an error names is shown
+//! through [`redact`](crate::redact), without its credentials.
 
 use crate::error::Error;
+use crate::redact;
 use crate::settings::Settings;
 use bytes::{Bytes, BytesMut};
 use greyfaas_api::ApiError;
@@ -77,7 +79,8 @@ async fn fetch(
     url: &str,
     settings: &Settings,
 ) -> Result<Download, Error> {
-    let parsed = Url::parse(url).map_err(|e| Error::BadUrl(format!("{url:?}: {e}")))?;
+    let shown = redact::text(url);
+    let parsed = Url::parse(url).map_err(|e| Error::BadUrl(format!("{shown:?}: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(Error::BadUrl(format!(
             "scheme {:?} is not allowed: use http or https",
@@ -85,14 +88,14 @@ async fn fetch(
         )));
     }
     if parsed.host().is_none() {
-        return Err(Error::BadUrl(format!("{url:?} has no host")));
+        return Err(Error::BadUrl(format!("{shown:?} has no host")));
     }
     settings.guard.check_url(&parsed)?;
 
     let mut response = client.get(parsed).send().await.map_err(classify)?;
     if !response.status().is_success() {
         return Err(Error::Upstream(format!(
-            "{url} answered {}",
+            "{shown} answered {}",
             response.status()
         )));
     }
@@ -118,8 +121,12 @@ async fn fetch(
     })
 }
 
-/// Sorts a client failure by what the caller should hear.
-fn classify(err: reqwest::Error) -> Error {
+/// Sorts a client failure by what the caller should hear. reqwest's message names the
+/// URL (the last hop's), so its credentials are removed first.
+fn classify(mut err: reqwest::Error) -> Error {
+    if let Some(url) = err.url_mut() {
+        redact::url(url);
+    }
     if let Some(refused) = Refused::find_in(&err) {
         return Error::Forbidden(refused.clone());
     }

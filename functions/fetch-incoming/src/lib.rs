@@ -9,6 +9,7 @@
 
 mod download;
 mod error;
+mod redact;
 pub mod settings;
 
 use download::Downloader;
@@ -105,7 +106,7 @@ impl FetchIncoming<'_> {
                 download.format.mime(),
             )
             .await?;
-        tracing::info!(url, %path, "fetched");
+        tracing::info!(url = redact::text(url), %path, "fetched");
         Ok(path)
     }
 }

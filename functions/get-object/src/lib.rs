@@ -2,10 +2,12 @@
 //!
 //! `GET /incoming/<sha256>` or `/processed/<sha256>` answers the bytes with their
 //! Content-Type, Content-Length and an ETag (the name: content-addressed, so strong and
-//! immutable). `HEAD`, `If-None-Match` (304) and `Range` (206) work as HTTP says.
+//! immutable). `HEAD`, `If-None-Match` (304), `Range` (206, or 416) and `If-Range` work
+//! as HTTP says; [`range`] reads the `Range` header.
 //! `GET /` lists the routes of all the functions.
 
 mod error;
+pub mod range;
 pub mod settings;
 
 use error::Error;
@@ -72,16 +74,23 @@ async fn serve(req: Request, store: StoreSource<'_>) -> Result<Response, Error> 
         return Ok(response);
     }
 
-    let range = req
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok());
-    if let Some(range) = range
-        && !range.trim_start().starts_with("bytes=")
-    {
-        return Err(Error::BadRange(range.to_string()));
-    }
-    let object = store.get(&path, range).await?;
+    let range = match requested_range(&req, &etag) {
+        Some(header) => {
+            // The length first, so the store is sent only an absolute range inside it.
+            let info = store.head(&path).await?;
+            match range::wanted(header, info.content_length) {
+                range::Wanted::Whole => None,
+                range::Wanted::Part(part) => Some((part, info.content_length)),
+                range::Wanted::Unsatisfiable => {
+                    return Err(Error::RangeNotSatisfiable {
+                        length: info.content_length,
+                    });
+                }
+            }
+        }
+        None => None,
+    };
+    let object = store.get(&path, range.map(|(part, _)| part)).await?;
     // The store streams small pieces; pass them on in large frames.
     let stream = body::Coalesce::new(object.body.into_inner(), 256 << 10);
     let mut response = http::Response::new(body::stream(stream));
@@ -91,13 +100,25 @@ async fn serve(req: Request, store: StoreSource<'_>) -> Result<Response, Error> 
         object.info.content_length,
         &etag,
     );
-    if let Some(content_range) = object.content_range.filter(|_| range.is_some()) {
+    if let Some((part, length)) = range {
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let content_range = format!("bytes {}-{}/{length}", part.first, part.last);
         if let Ok(v) = HeaderValue::from_str(&content_range) {
             response.headers_mut().insert(header::CONTENT_RANGE, v);
         }
     }
     Ok(response)
+}
+
+/// The `Range` value to honour, if any: none when `If-Range` names another
+/// representation (RFC 9110 §13.1.5: only our strong ETag matches; a date never does,
+/// as no Last-Modified is sent), and none that is not text.
+fn requested_range<'r>(req: &'r Request, etag: &str) -> Option<&'r str> {
+    let range = req.headers().get(header::RANGE)?.to_str().ok()?;
+    match req.headers().get(header::IF_RANGE) {
+        Some(tag) if tag.as_bytes() != etag.as_bytes() => None,
+        _ => Some(range),
+    }
 }
 
 fn set_headers(response: &mut Response, content_type: &str, length: u64, etag: &str) {
