@@ -39,6 +39,7 @@ mod loopback;
 mod metrics;
 mod proxy;
 mod queue;
+mod request_guard;
 mod scaler;
 mod stack;
 mod stack_command;
