@@ -32,6 +32,13 @@ pub enum SpecError {
     },
     #[error("cannot mount secrets in {0}: {1}")]
     Mount(PathBuf, std::io::Error),
+    /// A deploy's `envVars` name that the function does not read (see `setting_names`).
+    #[error("function {function}: envVars {name} cannot be set by a deploy: {why}")]
+    EnvVar {
+        function: String,
+        name: String,
+        why: &'static str,
+    },
 }
 
 /// The longest secret name: a DNS-1123 subdomain is at most 253 characters.
@@ -75,6 +82,8 @@ pub struct Runtime {
     pub mounts_dir: PathBuf,
     pub gateway_url: String,
     pub allow_private_networks: bool,
+    /// By function: the environment names a deploy may set (`setting_names::deployable`).
+    pub deployable_env: BTreeMap<String, Vec<&'static str>>,
 }
 
 /// faas-provider's `FunctionDeployment`, the body faas-cli deploy sends.
@@ -131,6 +140,32 @@ impl Deployment {
 }
 
 impl Runtime {
+    /// Refuses a deploy's `envVars` name that `function` does not read, naming it.
+    /// Only deploys are checked: stack.yml is the user's own file, trusted as the
+    /// command line is.
+    pub fn check_deployed_env(
+        &self,
+        function: &str,
+        env: Option<&BTreeMap<String, String>>,
+    ) -> Result<(), SpecError> {
+        let allowed = self.deployable_env.get(function);
+        for name in env.into_iter().flat_map(|e| e.keys()) {
+            let why = if crate::setting_names::GUARD_NAMES.contains(&name.as_str()) {
+                "the SSRF guard is relaxed only by greyfaas up --allow-private-networks"
+            } else if allowed.is_some_and(|a| a.contains(&name.as_str())) {
+                continue;
+            } else {
+                "functions run as host processes, so only the settings the function reads may be set"
+            };
+            return Err(SpecError::EnvVar {
+                function: function.to_string(),
+                name: name.clone(),
+                why,
+            });
+        }
+        Ok(())
+    }
+
     /// What the replicas of `name` run: `binary` with `def`'s environment, our endpoints
     /// over its cluster ones, and its secrets mounted in a folder of their own.
     pub fn spec(
@@ -237,12 +272,36 @@ mod tests {
 
     #[test]
     fn secret_names_are_dns_1123_subdomains() {
-        for good in ["api-token", "s3-access-key", "a", "a.b", "x1.y-2.z3", &"a".repeat(253)] {
+        for good in [
+            "api-token",
+            "s3-access-key",
+            "a",
+            "a.b",
+            "x1.y-2.z3",
+            &"a".repeat(253),
+        ] {
             assert!(check_secret_name(good).is_ok(), "{good}");
         }
         for bad in [
-            "", "..", ".", "../x", "a/b", "/etc/passwd", ".hidden", "a..b", "-a", "a-", "A",
-            "Api", "a_b", "a b", "a\0b", "é", "a.", ".a", &"a".repeat(254),
+            "",
+            "..",
+            ".",
+            "../x",
+            "a/b",
+            "/etc/passwd",
+            ".hidden",
+            "a..b",
+            "-a",
+            "a-",
+            "A",
+            "Api",
+            "a_b",
+            "a b",
+            "a\0b",
+            "é",
+            "a.",
+            ".a",
+            &"a".repeat(254),
         ] {
             assert!(check_secret_name(bad).is_err(), "{bad:?}");
         }

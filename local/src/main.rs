@@ -41,6 +41,7 @@ mod proxy;
 mod queue;
 mod request_guard;
 mod scaler;
+mod setting_names;
 mod stack;
 mod stack_command;
 mod store;

@@ -132,6 +132,15 @@ pub async fn run(args: UpArgs) -> Result<(), UpError> {
         mounts_dir,
         gateway_url: format!("http://127.0.0.1:{}", args.port),
         allow_private_networks: args.allow_private_networks,
+        deployable_env: packages
+            .iter()
+            .map(|(name, package)| {
+                (
+                    name.clone(),
+                    crate::setting_names::deployable(&package.name),
+                )
+            })
+            .collect(),
     };
     let mut functions = BTreeMap::new();
     for (name, def) in &stack.functions {
