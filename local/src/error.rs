@@ -44,6 +44,9 @@ pub enum GatewayError {
     CrossSite(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// An `X-Call-Id` already used by another async call.
+    #[error("X-Call-Id {0:?} is already used by another async call; send a new id, or none")]
+    CallIdInUse(String),
 }
 
 impl GatewayError {
@@ -66,6 +69,7 @@ impl GatewayError {
             GatewayError::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
             GatewayError::CrossSite(_) => StatusCode::FORBIDDEN,
             GatewayError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            GatewayError::CallIdInUse(_) => StatusCode::CONFLICT,
         }
     }
 
