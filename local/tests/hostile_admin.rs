@@ -284,3 +284,51 @@ fn a_second_async_call_cannot_take_an_x_call_id_in_use() {
     assert_eq!(fresh.status(), 202);
     assert!(!fresh.headers()["x-call-id"].is_empty());
 }
+
+#[test]
+fn a_roll_to_many_replicas_starts_them_a_few_at_a_time() {
+    let up = shipped_up(&[]);
+    let before = function_status(&up, "get-object")["availableReplicas"]
+        .as_u64()
+        .unwrap() as usize;
+    let wanted = 8;
+    std::thread::scope(|scope| {
+        let roll = scope.spawn(|| {
+            client()
+                .put(up.url("/system/functions"))
+                .with_admin_auth(&up)
+                .json(&json!({
+                    "service": "get-object",
+                    "image": "ghcr.io/greyfaas/get-object:0.1.0",
+                    "labels": {
+                        "com.openfaas.scale.min": wanted.to_string(),
+                        "com.openfaas.scale.max": wanted.to_string(),
+                    },
+                    "secrets": ["s3-access-key", "s3-secret-key"],
+                }))
+                .send()
+                .unwrap()
+                .status()
+        });
+        // Processes spawned but not yet healthy: never more than the two turns (the
+        // old replicas stay ready until the new ones are).
+        let mut most_starting = 0;
+        while !roll.is_finished() {
+            let status = function_status(&up, "get-object");
+            let spawned = pids(&status).len();
+            let ready = status["availableReplicas"].as_u64().unwrap() as usize;
+            most_starting = most_starting.max(spawned.saturating_sub(ready));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(roll.join().unwrap(), 200);
+        assert!(most_starting >= 1, "the roll was observed");
+        assert!(
+            most_starting <= 2,
+            "{most_starting} processes were starting at once (before: {before} ready)"
+        );
+    });
+    assert_eq!(
+        function_status(&up, "get-object")["availableReplicas"],
+        wanted
+    );
+}
