@@ -32,16 +32,40 @@ pub enum SpecError {
     },
     #[error("cannot mount secrets in {0}: {1}")]
     Mount(PathBuf, std::io::Error),
+    /// A deploy's `envVars` name that the function does not read (see `setting_names`).
+    #[error("function {function}: envVars {name} cannot be set by a deploy: {why}")]
+    EnvVar {
+        function: String,
+        name: String,
+        why: &'static str,
+    },
 }
 
-/// A secret name faasd accepts: not empty, no path separator, no `..`.
+/// The longest secret name: a DNS-1123 subdomain is at most 253 characters.
+const SECRET_NAME_MAX: usize = 253;
+
+/// A secret name as OpenFaaS on Kubernetes accepts it, a DNS-1123 subdomain: lowercase
+/// letters, digits, `-` and `.`, each dot-separated label starting and ending with a
+/// letter or digit, at most 253 characters. So a name is always one plain file name
+/// in the secrets folder: no `/`, no `..`, no hidden file, nothing a shell reads twice.
 pub fn check_secret_name(name: &str) -> Result<(), SpecError> {
     let bad = |why| Err(SpecError::SecretName(name.to_string(), why));
-    if name.trim().is_empty() {
+    if name.is_empty() {
         return bad("non-empty name is required");
     }
-    if name.contains('/') || name.contains("..") {
-        return bad("directory traversal found in name");
+    if name.len() > SECRET_NAME_MAX {
+        return bad("must be at most 253 characters");
+    }
+    let label_ok = |label: &str| {
+        let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        label.starts_with(alnum)
+            && label.ends_with(alnum)
+            && label.chars().all(|c| alnum(c) || c == '-')
+    };
+    if !name.split('.').all(label_ok) {
+        return bad(
+            "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
+        );
     }
     Ok(())
 }
@@ -58,6 +82,8 @@ pub struct Runtime {
     pub mounts_dir: PathBuf,
     pub gateway_url: String,
     pub allow_private_networks: bool,
+    /// By function: the environment names a deploy may set (`setting_names::deployable`).
+    pub deployable_env: BTreeMap<String, Vec<&'static str>>,
 }
 
 /// faas-provider's `FunctionDeployment`, the body faas-cli deploy sends.
@@ -114,6 +140,32 @@ impl Deployment {
 }
 
 impl Runtime {
+    /// Refuses a deploy's `envVars` name that `function` does not read, naming it.
+    /// Only deploys are checked: stack.yml is the user's own file, trusted as the
+    /// command line is.
+    pub fn check_deployed_env(
+        &self,
+        function: &str,
+        env: Option<&BTreeMap<String, String>>,
+    ) -> Result<(), SpecError> {
+        let allowed = self.deployable_env.get(function);
+        for name in env.into_iter().flat_map(|e| e.keys()) {
+            let why = if crate::setting_names::GUARD_NAMES.contains(&name.as_str()) {
+                "the SSRF guard is relaxed only by greyfaas up --allow-private-networks"
+            } else if allowed.is_some_and(|a| a.contains(&name.as_str())) {
+                continue;
+            } else {
+                "functions run as host processes, so only the settings the function reads may be set"
+            };
+            return Err(SpecError::EnvVar {
+                function: function.to_string(),
+                name: name.clone(),
+                why,
+            });
+        }
+        Ok(())
+    }
+
     /// What the replicas of `name` run: `binary` with `def`'s environment, our endpoints
     /// over its cluster ones, and its secrets mounted in a folder of their own.
     pub fn spec(
@@ -163,6 +215,12 @@ impl Runtime {
         let mut missing = Vec::new();
         for secret in secrets {
             check_secret_name(secret)?;
+            if crate::auth::is_gateway_credential(secret) {
+                return Err(SpecError::SecretName(
+                    secret.clone(),
+                    "the gateway's own credentials are never mounted into a function",
+                ));
+            }
             match self.find_secret(secret) {
                 Some(path) => sources.push((secret, path)),
                 None => missing.push(secret.clone()),
@@ -206,4 +264,46 @@ pub fn fresh_mounts_dir(data: &Path) -> std::io::Result<PathBuf> {
     }
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_secret_name;
+
+    #[test]
+    fn secret_names_are_dns_1123_subdomains() {
+        for good in [
+            "api-token",
+            "s3-access-key",
+            "a",
+            "a.b",
+            "x1.y-2.z3",
+            &"a".repeat(253),
+        ] {
+            assert!(check_secret_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "..",
+            ".",
+            "../x",
+            "a/b",
+            "/etc/passwd",
+            ".hidden",
+            "a..b",
+            "-a",
+            "a-",
+            "A",
+            "Api",
+            "a_b",
+            "a b",
+            "a\0b",
+            "é",
+            "a.",
+            ".a",
+            &"a".repeat(254),
+        ] {
+            assert!(check_secret_name(bad).is_err(), "{bad:?}");
+        }
+    }
 }

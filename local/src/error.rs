@@ -36,6 +36,17 @@ pub enum GatewayError {
     Internal(String),
     #[error("{0}")]
     Unprocessable(String),
+    /// A Host that is not loopback nor a `--public-host` name (DNS rebinding).
+    #[error("this gateway does not answer for host {0:?}; add it with greyfaas up --public-host")]
+    MisdirectedHost(String),
+    /// An admin request sent from another site's page.
+    #[error("cross-site requests to /system/* are refused ({0})")]
+    CrossSite(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// An `X-Call-Id` already used by another async call.
+    #[error("X-Call-Id {0:?} is already used by another async call; send a new id, or none")]
+    CallIdInUse(String),
 }
 
 impl GatewayError {
@@ -55,6 +66,10 @@ impl GatewayError {
             | GatewayError::ScaleToZero(_) => StatusCode::BAD_REQUEST,
             GatewayError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
+            GatewayError::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
+            GatewayError::CrossSite(_) => StatusCode::FORBIDDEN,
+            GatewayError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            GatewayError::CallIdInUse(_) => StatusCode::CONFLICT,
         }
     }
 

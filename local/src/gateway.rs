@@ -8,6 +8,7 @@ use crate::function::Functions;
 use crate::proxy::Proxy;
 use crate::queue::Queue;
 use crate::queue::journal::Job;
+use crate::request_guard::{self, HostAllowlist};
 use crate::system::System;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use openfaas_runtime::{CALL_ID, HttpError, Request, Response, body};
@@ -30,6 +31,8 @@ pub struct Gateway {
     pub system: System,
     /// Basic auth on /system/*: on unless `greyfaas up --no-basic-auth`.
     pub basic_auth: Option<crate::auth::Credentials>,
+    /// The Host names answered (loopback and `--public-host`).
+    pub hosts: HostAllowlist,
 }
 
 /// `301` to `location`: `/ui` becomes `/ui/`, so the page's relative calls resolve.
@@ -45,7 +48,9 @@ impl Gateway {
     /// Routes one request.
     pub async fn handle(&self, req: Request) -> Response {
         let path = req.uri().path().to_string();
-        let result = if let Some(rest) = path.strip_prefix("/function/") {
+        let result = if let Err(e) = self.hosts.check(req.headers(), req.uri()) {
+            Err(e)
+        } else if let Some(rest) = path.strip_prefix("/function/") {
             self.invoke_route(rest, req).await
         } else if let Some(rest) = path.strip_prefix("/ui/") {
             // The same function and code path as /function/gallery/.
@@ -56,7 +61,12 @@ impl Gateway {
         } else if let Some(rest) = path.strip_prefix("/async-function/") {
             self.enqueue(rest, req).await
         } else if path.starts_with("/system/") {
-            match self.check_auth(req.headers()) {
+            // Cross-site first: a page elsewhere learns nothing, not even whether the
+            // browser's credentials would have been good.
+            match request_guard::check_same_origin(req.headers())
+                .and_then(|()| self.check_auth(req.headers()))
+                .and_then(|()| request_guard::check_json_body(req.method(), req.headers()))
+            {
                 Ok(()) => self.system.route(req).await,
                 Err(e) => Err(e),
             }

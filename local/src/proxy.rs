@@ -82,9 +82,45 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
+/// Removes the hop-by-hop headers: the standard set, and every header the sender
+/// named in its own `Connection` header (RFC 9110 §7.6.1), as Go's reverse proxy
+/// does — so `Connection: X-Internal` cannot smuggle a header past a proxy that
+/// strips X-Internal, nor one meant for this hop reach the function.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
     for name in HOP_BY_HOP {
         headers.remove(name);
+    }
+}
+
+/// `X-Forwarded-For` with the peer's address appended (the IP alone, no port), as
+/// Go's `httputil.ReverseProxy` and most proxies do. (The OpenFaaS gateway and
+/// faas-provider set it to `RemoteAddr`, port included, only when absent, passing a
+/// client's own value on unchanged; then a function cannot tell a forged list from a
+/// real one. Appended, the last entry is always the one this gateway saw.)
+fn append_forwarded_for(headers: &mut HeaderMap, peer: std::net::IpAddr) {
+    let earlier: Vec<String> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+    let mut list = earlier.join(", ");
+    if !list.is_empty() {
+        list.push_str(", ");
+    }
+    list.push_str(&peer.to_string());
+    if let Ok(v) = HeaderValue::from_str(&list) {
+        headers.insert("x-forwarded-for", v);
     }
 }
 
@@ -120,10 +156,8 @@ async fn forward(
     if !headers.contains_key("x-start-time") {
         headers.insert("x-start-time", start_time_header());
     }
-    if let (false, Some(peer)) = (headers.contains_key("x-forwarded-for"), peer)
-        && let Ok(v) = HeaderValue::from_str(&peer.to_string())
-    {
-        headers.insert("x-forwarded-for", v);
+    if let Some(peer) = peer {
+        append_forwarded_for(headers, peer.ip());
     }
     if let (false, Some(host)) = (headers.contains_key("x-forwarded-host"), host) {
         headers.insert("x-forwarded-host", host);
@@ -238,5 +272,60 @@ async fn forward(
         };
         tracing::warn!(function = %function.name, replica = incarnation.replica, attempt, error = %failure, "call failed before a full answer; sending it again");
         avoid = Some(incarnation);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn headers_named_in_connection_stay_behind() {
+        let mut map = headers(&[
+            ("connection", "keep-alive, X-Secret"),
+            ("connection", " x-other ,"),
+            ("x-secret", "1"),
+            ("x-other", "2"),
+            ("keep-alive", "timeout=5"),
+            ("upgrade", "h2c"),
+            ("x-kept", "3"),
+            ("content-type", "image/png"),
+        ]);
+        strip_hop_by_hop(&mut map);
+        let mut left: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-type", "x-kept"]);
+    }
+
+    #[test]
+    fn the_peer_is_appended_to_x_forwarded_for_without_its_port() {
+        let peer: std::net::SocketAddr = "127.0.0.1:54321".parse().unwrap();
+        let mut none = HeaderMap::new();
+        append_forwarded_for(&mut none, peer.ip());
+        assert_eq!(none["x-forwarded-for"], "127.0.0.1");
+        let mut forged = headers(&[
+            ("x-forwarded-for", "203.0.113.7"),
+            ("x-forwarded-for", "198.51.100.1, 10.0.0.1"),
+        ]);
+        append_forwarded_for(&mut forged, peer.ip());
+        assert_eq!(
+            forged["x-forwarded-for"],
+            "203.0.113.7, 198.51.100.1, 10.0.0.1, 127.0.0.1"
+        );
+        assert_eq!(forged.get_all("x-forwarded-for").iter().count(), 1);
+        let mut v6 = HeaderMap::new();
+        append_forwarded_for(&mut v6, "::1".parse().unwrap());
+        assert_eq!(v6["x-forwarded-for"], "::1");
     }
 }

@@ -57,6 +57,12 @@ pub struct UpArgs {
     /// OpenFaaS gateway started with `functions_provider_url=http://127.0.0.1:<port>/`.
     #[arg(long)]
     pub provider: bool,
+    /// A Host name (or address) the gateway also answers to, besides loopback
+    /// (localhost, *.localhost, 127.0.0.0/8, [::1]); repeatable. Any other Host is
+    /// refused with 421, so a page on a name re-pointed at this machine (DNS
+    /// rebinding) cannot call the gateway.
+    #[arg(long = "public-host", value_name = "NAME")]
+    pub public_hosts: Vec<String>,
     /// How long the gateway waits for a function's answer.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
@@ -126,6 +132,15 @@ pub async fn run(args: UpArgs) -> Result<(), UpError> {
         mounts_dir,
         gateway_url: format!("http://127.0.0.1:{}", args.port),
         allow_private_networks: args.allow_private_networks,
+        deployable_env: packages
+            .iter()
+            .map(|(name, package)| {
+                (
+                    name.clone(),
+                    crate::setting_names::deployable(&package.name),
+                )
+            })
+            .collect(),
     };
     let mut functions = BTreeMap::new();
     for (name, def) in &stack.functions {
@@ -175,6 +190,7 @@ pub async fn run(args: UpArgs) -> Result<(), UpError> {
             provider_mode: args.provider,
         },
         basic_auth,
+        hosts: crate::request_guard::HostAllowlist::new(&args.public_hosts),
     });
     let config = Config {
         port: args.port,

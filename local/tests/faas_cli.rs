@@ -82,9 +82,20 @@ fn secrets_are_files_created_listed_and_removed_as_faasd_does() {
         .json()
         .unwrap();
     let names: Vec<&str> = list.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["api-token", "s3-access-key", "s3-secret-key"]);
+    // The store's keys are in the same folder, but greyfaas's own: not listed.
+    assert_eq!(names, ["api-token"]);
     assert!(list.iter().all(|s| s["namespace"] == "openfaas-fn"));
-    for bad in ["../escape", "a/b", "", "basic-auth-password"] {
+    for bad in [
+        "../escape",
+        "a/b",
+        "",
+        "..",
+        ".hidden",
+        "Upper",
+        "basic-auth-password",
+        "s3-access-key",
+        "s3-secret-key",
+    ] {
         assert_eq!(
             send(reqwest::Method::POST, json!({"name": bad, "value": "x"})),
             400,
@@ -92,6 +103,17 @@ fn secrets_are_files_created_listed_and_removed_as_faasd_does() {
         );
     }
     assert!(!up.dir.join("escape").exists());
+    // The store's keys stay as the store was started with, and cannot be removed.
+    let store_key = std::fs::read(secrets.join("s3-secret-key")).unwrap();
+    assert_ne!(store_key, b"x");
+    assert_eq!(
+        send(reqwest::Method::DELETE, json!({"name": "s3-secret-key"})),
+        400
+    );
+    assert_eq!(
+        std::fs::read(secrets.join("s3-secret-key")).unwrap(),
+        store_key
+    );
     assert_eq!(
         client()
             .get(up.url("/system/secrets"))

@@ -46,16 +46,19 @@ pub async fn serve(
     let http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(stop);
+    // Out of file descriptors, accept fails at once each time: pause, never spin.
+    let mut backoff = openfaas_runtime::AcceptBackoff::new();
     loop {
         let socket = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, _)) => {
+                    backoff.succeeded();
                     // Without it, Nagle's algorithm and delayed ACKs add ~40 ms to a response.
                     let _ = socket.set_nodelay(true);
                     socket
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, "accept failed");
+                    backoff.failed(&err).await;
                     continue;
                 }
             },

@@ -58,6 +58,9 @@ pub struct CallStatus {
 pub enum QueueError {
     #[error("the async queue is full ({0} waiting); try again later")]
     Full(usize),
+    /// Another call, queued, running or among those kept as finished, has this id.
+    #[error("call id {0:?} is in use")]
+    CallIdInUse(String),
     #[error(transparent)]
     Journal(#[from] JournalError),
 }
@@ -66,6 +69,7 @@ impl From<QueueError> for crate::error::GatewayError {
     fn from(e: QueueError) -> Self {
         match e {
             QueueError::Full(waiting) => crate::error::GatewayError::QueueFull(waiting),
+            QueueError::CallIdInUse(id) => crate::error::GatewayError::CallIdInUse(id),
             QueueError::Journal(e) => crate::error::GatewayError::Internal(e.to_string()),
         }
     }
@@ -154,6 +158,14 @@ impl Queue {
             let waiting = state.ready.len() + state.delayed.len();
             if waiting >= self.capacity {
                 return Err(QueueError::Full(waiting));
+            }
+            // The id keys the call's status: a second call with it (anyone may send
+            // any X-Call-Id) must not overwrite the first's. `live` holds the calls
+            // being written, not yet in `calls`.
+            if state.calls.contains_key(&job.call_id)
+                || state.live.values().any(|j| j.call_id == job.call_id)
+            {
+                return Err(QueueError::CallIdInUse(job.call_id));
             }
             job.seq = state.next_seq;
             state.next_seq += 1;

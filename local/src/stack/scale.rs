@@ -3,6 +3,12 @@
 
 use std::time::Duration;
 
+/// The most replicas one function may have here: `com.openfaas.scale.min` and `.max`
+/// above it are refused. Every replica is a process on this one machine (OpenFaaS CE
+/// caps max at 5 per function; Pro and Kubernetes spread replicas over nodes), and 20
+/// keeps a typo such as `min: 2000` from forking thousands of processes.
+pub const MAX_REPLICAS: usize = 20;
+
 /// A scaling setting that cannot be used, named.
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {problem}")]
@@ -51,8 +57,20 @@ impl ScaleSettings {
                     .map_err(|_| bad(k, format!("{v:?} is not a number"))),
             }
         };
-        let min = number("min", 1.0)? as usize;
-        let max = number("max", 20.0)? as usize;
+        let count = |k: &str, default: usize| -> Result<usize, BadSetting> {
+            let n = number(k, default as f64)?;
+            if !(n >= 0.0 && n <= MAX_REPLICAS as f64) {
+                return Err(bad(
+                    k,
+                    format!(
+                        "{n} is outside 0..={MAX_REPLICAS}, the most replicas of one function greyfaas runs on one machine"
+                    ),
+                ));
+            }
+            Ok(n as usize)
+        };
+        let min = count("min", 1)?;
+        let max = count("max", MAX_REPLICAS)?;
         if min > max {
             return Err(bad("min", format!("{min} is above {} ({max})", key("max"))));
         }
@@ -149,6 +167,18 @@ mod tests {
                 .contains("scale.type")
         );
         assert!(settings(&[("target-proportion", "1.5")]).is_err());
+        for (key, value) in [
+            ("min", "21"),
+            ("max", "21"),
+            ("max", "1e9"),
+            ("min", "-1"),
+            ("max", "NaN"),
+        ] {
+            let error = settings(&[(key, value)]).unwrap_err().to_string();
+            assert!(error.contains(&format!("scale.{key}")), "{error}");
+        }
+        let cap = settings(&[("min", "20"), ("max", "20")]).unwrap();
+        assert_eq!((cap.min, cap.max), (MAX_REPLICAS, MAX_REPLICAS));
         let zero = settings(&[("zero", "true"), ("zero-duration", "30s")]).unwrap();
         assert!(zero.zero);
         assert_eq!(zero.zero_duration, Duration::from_secs(30));

@@ -47,29 +47,13 @@ impl Report {
     }
 }
 
-/// Every environment name a function of this workspace reads, by its package name:
-/// the runtime's, the store's, and the function's own exported list.
-fn names_read(package: &str) -> Option<Vec<&'static str>> {
-    let own: &[&str] = match package {
-        "fetch-incoming" => function_fetch_incoming::settings::NAMES,
-        "greyscale" => function_greyscale::settings::NAMES,
-        "get-object" => function_get_object::settings::NAMES,
-        "gallery" => function_gallery::settings::NAMES,
-        _ => return None,
-    };
-    let mut names = openfaas_runtime::CONFIG_NAMES.to_vec();
-    names.extend_from_slice(greyfaas_store::config::NAMES);
-    names.extend_from_slice(own);
-    Some(names)
-}
-
 /// Checks every function of `stack`; `upstream_timeout` is the gateway's.
 pub fn check(stack: &Stack, upstream_timeout: Duration) -> Report {
     let mut report = Report::default();
     for (name, def) in &stack.functions {
         let handler = stack.dir.join(def.handler.as_deref().unwrap_or(name));
         match crate::cargo_build::package_name(name, &handler.join("Cargo.toml")) {
-            Ok(package) => match names_read(&package) {
+            Ok(package) => match crate::setting_names::read_by(&package) {
                 Some(names) => {
                     environment_is_read(&mut report, name, def, &names);
                     secrets_are_the_stores(&mut report, name, def);

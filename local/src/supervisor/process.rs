@@ -1,5 +1,9 @@
 //! Child processes: starting one that dies with greyfaas, stopping one gracefully, and
 //! the loop that keeps one replica's process alive and health-checked.
+//!
+//! Replicas start gradually: at most [`STARTING_AT_ONCE`] processes are starting
+//! (spawned, not yet healthy) at a time, across all functions, so a roll or a scale-up
+//! to many replicas does not fork them all at once and starve the ones already serving.
 
 use crate::function::{Function, FunctionSpec, Replica};
 use nix::sys::signal::{Signal, kill};
@@ -52,6 +56,14 @@ async fn probe(port: u16) -> bool {
     matches!(answer.await, Ok(Ok(r)) if r.status() == http::StatusCode::OK)
 }
 
+/// Processes starting at once; the rest wait their turn.
+pub const STARTING_AT_ONCE: usize = 2;
+/// How long a starting process may keep its turn before it is counted as started
+/// (one that never gets healthy must not hold the others back forever).
+const STARTING_TURN: Duration = Duration::from_secs(5);
+/// The turns to start a process.
+static STARTING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(STARTING_AT_ONCE);
+
 /// How long a replica asked to stop may drain before it is killed.
 const DRAIN_GRACE: Duration = Duration::from_secs(30);
 
@@ -66,6 +78,11 @@ pub async fn run_replica(function: Arc<Function>, replica: Arc<Replica>) {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
+        };
+        // Wait for a turn to start (or to be told to stop meanwhile).
+        let mut turn = tokio::select! {
+            permit = STARTING.acquire() => permit.ok(),
+            _ = stop.changed() => continue,
         };
         let mut child = match spawn(&function.spec(), port, metrics_port) {
             Ok(child) => child,
@@ -94,10 +111,14 @@ pub async fn run_replica(function: Arc<Function>, replica: Arc<Replica>) {
                 status = child.wait() => break Some(status),
                 _ = stop.changed() => break None,
                 _ = health.tick() => {
+                    if started.elapsed() > STARTING_TURN {
+                        drop(turn.take());
+                    }
                     let healthy = probe(port).await;
                     let was_ready = replica.is_ready();
                     misses = if healthy { 0 } else { misses + 1 };
                     if healthy && !was_ready {
+                        drop(turn.take());
                         function.set_ready(&replica, port, true);
                         health.reset_after(Duration::from_secs(1));
                     } else if was_ready && misses >= 3 {

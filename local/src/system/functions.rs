@@ -78,6 +78,9 @@ impl System {
                 )));
             }
         };
+        self.runtime
+            .check_deployed_env(&name, deployment.env_vars.as_ref())
+            .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
         let current = function.spec();
         let def = deployment.apply_to(&current.def);
         let spec = self

@@ -2,7 +2,10 @@
 //! (`GET` lists `[{"name","namespace"}]`, `POST`/`PUT` `{"name","value"|"rawValue"}`
 //! writes one, `DELETE {"name"}` removes it). Functions see the ones they name through
 //! their own mount (see `deploy`). The gateway's and the store's own credentials live in
-//! the same folder and are neither listed nor writable here.
+//! the same folder and are neither listed, written nor removed here: whoever could
+//! write `s3-secret-key` could lock every function out of the store, or read it back
+//! through a function that mounts it. Names are DNS-1123 subdomains, as Kubernetes
+//! secret names are (`deploy::check_secret_name`), so a name is one plain file.
 
 use crate::error::GatewayError;
 use crate::metrics::NAMESPACE;
@@ -11,8 +14,15 @@ use openfaas_runtime::{Request, Response, body};
 use serde::Deserialize;
 use std::path::Path;
 
-/// Files of the folder that belong to greyfaas itself, not to `faas-cli secret`.
-const RESERVED: [&str; 2] = [crate::auth::USER_FILE, crate::auth::PASSWORD_FILE];
+/// Files of the folder that belong to greyfaas itself, not to `faas-cli secret`: the
+/// gateway's Basic auth and the store's keys (the embedded store is started with them;
+/// with `--s3-endpoint` the user puts them there by hand).
+const RESERVED: [&str; 4] = [
+    crate::auth::USER_FILE,
+    crate::auth::PASSWORD_FILE,
+    greyfaas_store::config::ACCESS_KEY_SECRET,
+    greyfaas_store::config::SECRET_KEY_SECRET,
+];
 
 /// faas-provider's `Secret`.
 #[derive(Debug, Deserialize)]

@@ -20,6 +20,7 @@
 //! SIGTERM, carries `X-Call-Id` into logs and responses, and serves Prometheus
 //! metrics on `metrics_port` (8081). See [`Config`] for every setting.
 
+mod accept;
 pub mod body;
 mod config;
 mod contract;
@@ -31,6 +32,7 @@ pub mod settings;
 mod timeout;
 mod unread;
 
+pub use accept::AcceptBackoff;
 pub use body::{Body, BodyError};
 pub use config::{Config, ConfigError, NAMES as CONFIG_NAMES, parse_duration};
 pub use error::HttpError;

@@ -115,14 +115,17 @@ async fn accept<H: Handler>(
         .header_read_timeout(contract.config.read_timeout)
         // hyper refuses buffers under 8 KiB; a head larger than the buffer gets 431.
         .max_buf_size(contract.config.max_header_bytes.max(8192));
+    let mut backoff = crate::AcceptBackoff::new();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
+                Ok(conn) => {
+                    backoff.succeeded();
+                    conn
+                }
                 Err(err) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    backoff.failed(&err).await;
                     continue;
                 }
             },
@@ -161,9 +164,24 @@ async fn serve_metrics<H: Handler>(
     contract: Arc<Contract<H>>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    // A scraper is a client like any other: one that never finishes its request head
+    // must not hold a connection (and a task) for ever.
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(contract.config.read_timeout);
+    let mut backoff = crate::AcceptBackoff::new();
     loop {
         let stream = tokio::select! {
-            accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => {
+                    backoff.succeeded();
+                    s
+                }
+                Err(err) => {
+                    backoff.failed(&err).await;
+                    continue;
+                }
+            },
             _ = stop_requested(&mut stopped) => return,
         };
         let contract = contract.clone();
@@ -182,7 +200,7 @@ async fn serve_metrics<H: Handler>(
                 Ok::<_, Infallible>(response)
             }
         });
-        tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(http.serve_connection(TokioIo::new(stream), service));
     }
 }
 

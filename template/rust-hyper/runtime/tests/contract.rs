@@ -392,3 +392,35 @@ async fn a_client_dropped_mid_call_is_not_left_in_flight() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_metrics_client_that_never_finishes_its_head_is_cut_off() {
+    let server = serve(Config {
+        metrics_port: free_port(),
+        read_timeout: Duration::from_millis(300),
+        ..Config::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(server.metrics_addr.unwrap())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: fn\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut bytes = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut bytes)).await;
+    assert!(
+        read.is_ok(),
+        "the metrics listener must close a connection whose head never ends"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // A complete request is still answered.
+    let metrics = get(server.metrics_addr.unwrap(), "/metrics").await;
+    assert_eq!(metrics.status, 200);
+}
