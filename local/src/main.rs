@@ -10,7 +10,8 @@
 //!
 //! Each module uses only those listed before it (`local/README.md` draws the graph):
 //!
-//! 1. leaves: [`error`], [`metrics`], [`logs`], [`loopback`], [`store`], [`auth`];
+//! 1. leaves: [`error`], [`metrics`], [`logs`], [`loopback`], [`secret_file`] (how
+//!    secret and credential files are read and written), [`store`], [`auth`];
 //! 2. [`stack`] — stack.yml and scaling settings;
 //! 3. [`function`] — specs, replicas, counters, the name → function table;
 //! 4. [`supervisor`] — every child process (replicas, the store) and the health probe;
@@ -40,6 +41,7 @@ mod metrics;
 mod proxy;
 mod queue;
 mod scaler;
+mod secret_file;
 mod stack;
 mod stack_command;
 mod store;
