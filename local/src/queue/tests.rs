@@ -221,3 +221,64 @@ fn set_file_size_limit(bytes: u64) {
     nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_FSIZE, bytes, u64::MAX)
         .unwrap();
 }
+
+#[test]
+fn bodies_wait_on_disk_not_in_the_journal_and_the_queue_is_bounded_by_bytes() {
+    let dir = std::env::temp_dir().join(format!("greyfaas-queue-bytes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let limits = Limits {
+            calls: 100,
+            bytes: 100 << 10,
+            callbacks: 1,
+        };
+        let retry = RetryPolicy {
+            max_attempts: 1,
+            initial_wait: Duration::from_secs(1),
+            max_wait: Duration::from_secs(1),
+            codes: Vec::new(),
+        };
+        let queue = Queue::open(&dir, limits, retry, Callbacks::new(true).unwrap()).unwrap();
+        queue.push(job("a"), body_of("a", 60 << 10)).await.unwrap();
+        let full = queue
+            .push(job("b"), body_of("b", 60 << 10))
+            .await
+            .unwrap_err();
+        assert!(matches!(full, QueueError::FullBytes { .. }), "{full}");
+        assert_eq!(GatewayError::from(full).status(), 429);
+        let huge = queue
+            .push(job("c"), body_of("c", 200 << 10))
+            .await
+            .unwrap_err();
+        assert_eq!(GatewayError::from(huge).status(), 413);
+        // The body is a file of its own; the journal has only the call's metadata.
+        let journal = std::fs::read(dir.join("journal.jsonl")).unwrap();
+        assert!(journal.len() < 8 << 10, "{} bytes", journal.len());
+        let a = queue.lock().ready[0].clone();
+        assert_eq!(queue.body(&a).unwrap(), body_of("a", 60 << 10));
+        // Finished: its body file goes, and its bytes are free again.
+        queue
+            .finish(super::journal::Finished {
+                seq: a.seq,
+                call_id: "a".into(),
+                function: "greyscale".into(),
+                accepted_at_ms: 1,
+                finished_at_ms: 2,
+                attempts: 1,
+                function_status: 200,
+                result_error: None,
+                callback_url: None,
+                callback_status: None,
+                callback_error: None,
+            })
+            .await;
+        assert!(!queue.bodies.has(a.seq, a.body_len));
+        queue.push(job("d"), body_of("d", 60 << 10)).await.unwrap();
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -100,22 +100,7 @@ impl Workers {
         };
         let status = response.status().as_u16();
         let (head, body) = response.into_parts();
-        let (body, result_error) = match body::read(body, RESULT_LIMIT).await {
-            Ok(bytes) => (bytes, None),
-            Err(BodyError::TooLarge { limit }) => (
-                Bytes::new(),
-                Some(format!(
-                    "the function's answer is larger than the async result limit ({} MiB): not passed on",
-                    limit >> 20
-                )),
-            ),
-            Err(e) => (
-                Bytes::new(),
-                Some(format!(
-                    "the function's answer was cut short ({e}): not passed on"
-                )),
-            ),
-        };
+        let (body, result_error) = read_result(body).await;
         let outcome = Outcome {
             status,
             headers: head.headers,
@@ -217,6 +202,27 @@ impl Workers {
     }
 }
 
+/// A function's answer, whole: or, when it is over [`RESULT_LIMIT`] or cut short, none
+/// and why (never an empty body in its place).
+async fn read_result(body: openfaas_runtime::Body) -> (Bytes, Option<String>) {
+    match body::read(body, RESULT_LIMIT).await {
+        Ok(bytes) => (bytes, None),
+        Err(BodyError::TooLarge { limit }) => (
+            Bytes::new(),
+            Some(format!(
+                "the function's answer is larger than the async result limit ({} MiB): not passed on",
+                limit >> 20
+            )),
+        ),
+        Err(e) => (
+            Bytes::new(),
+            Some(format!(
+                "the function's answer was cut short ({e}): not passed on"
+            )),
+        ),
+    }
+}
+
 /// The callback of a call whose answer cannot be passed on: the queue-worker's headers
 /// for a call it got no result for (503, none of the function's), the reason in
 /// `X-Function-Error`, and a JSON error body.
@@ -279,5 +285,39 @@ async fn deliver(
         }
         tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
         attempt += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_answer_over_the_limit_is_an_error_not_an_empty_body() {
+        let (body, error) = read_result(body::full(vec![7u8; 1000])).await;
+        assert_eq!((body.len(), error), (1000, None));
+        let over = vec![0u8; RESULT_LIMIT as usize + 1];
+        let (body, error) = read_result(body::full(over)).await;
+        assert!(body.is_empty());
+        let error = error.expect("an error, not an empty result");
+        assert!(error.contains("64 MiB"), "{error}");
+
+        let job = Job {
+            seq: 1,
+            call_id: "id-1".into(),
+            function: "get-object".into(),
+            path_and_query: "/".into(),
+            headers: Vec::new(),
+            body_len: 0,
+            callback_url: Some("http://example.com/hook".into()),
+            accepted_at_ms: 1,
+        };
+        let (headers, body) = error_callback(&job, Duration::from_secs(1), &error);
+        assert_eq!(headers["x-function-status"], "503");
+        assert_eq!(headers["x-call-id"], "id-1");
+        assert_eq!(headers["x-function-error"], error.as_str());
+        assert_eq!(headers["content-type"], "application/json");
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"], error.as_str());
     }
 }
