@@ -29,11 +29,11 @@ impl Credentials {
     /// Reads the credentials in `secrets_dir`, writing `admin` and a random password
     /// the first time (files readable by this user only).
     pub fn ensure(secrets_dir: &Path) -> std::io::Result<Credentials> {
-        std::fs::create_dir_all(secrets_dir)?;
+        crate::secret_file::ensure_dir(secrets_dir)?;
         let user =
-            crate::store::read_or_create_secret(&secrets_dir.join(USER_FILE), || "admin".into())?;
+            crate::secret_file::read_or_create(&secrets_dir.join(USER_FILE), || "admin".into())?;
         let password_file = secrets_dir.join(PASSWORD_FILE);
-        let password = crate::store::read_or_create_secret(&password_file, || {
+        let password = crate::secret_file::read_or_create(&password_file, || {
             uuid::Uuid::new_v4().simple().to_string()
         })?;
         Ok(Credentials {

@@ -22,8 +22,12 @@ pub enum GatewayError {
     /// An `X-Callback-Url` refused (the queue's `CallbackError`, as text).
     #[error("{0}")]
     BadCallback(String),
-    #[error("the async queue is full ({0} waiting); try again later")]
-    QueueFull(usize),
+    /// The async queue is full, by count or by bytes (the queue's message).
+    #[error("{0}")]
+    QueueFull(String),
+    /// The async queue could not put a call on disk (a full disk): not accepted.
+    #[error("{0}")]
+    QueueStorage(String),
     #[error("{0}")]
     ScaleToZero(&'static str),
     #[error("invalid credentials")]
@@ -58,7 +62,9 @@ impl GatewayError {
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             GatewayError::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
-            GatewayError::NoReplica(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::NoReplica(_) | GatewayError::QueueStorage(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             GatewayError::Upstream(_) => StatusCode::BAD_GATEWAY,
             GatewayError::Body(status, _) => *status,
             GatewayError::BadCallback(_)

@@ -136,11 +136,11 @@ impl Gateway {
                 .iter()
                 .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
                 .collect(),
-            body: body.to_vec(),
+            body_len: body.len() as u64,
             callback_url,
             accepted_at_ms: crate::queue::now_ms(),
         };
-        self.queue.push(job).await?;
+        self.queue.push(job, body).await?;
         self.proxy.metrics.set_queue_depth(self.queue.depth());
         let mut response = body::empty_with(StatusCode::ACCEPTED);
         if let Ok(v) = HeaderValue::from_str(&call_id) {

@@ -10,7 +10,8 @@
 //!
 //! Each module uses only those listed before it (`local/README.md` draws the graph):
 //!
-//! 1. leaves: [`error`], [`metrics`], [`logs`], [`loopback`], [`store`], [`auth`];
+//! 1. leaves: [`error`], [`metrics`], [`logs`], [`loopback`], [`secret_file`] (how
+//!    secret and credential files are read and written), [`store`], [`auth`];
 //! 2. [`stack`] — stack.yml and scaling settings;
 //! 3. [`function`] — specs, replicas, counters, the name → function table;
 //! 4. [`supervisor`] — every child process (replicas, the store) and the health probe;
@@ -41,6 +42,7 @@ mod proxy;
 mod queue;
 mod request_guard;
 mod scaler;
+mod secret_file;
 mod setting_names;
 mod stack;
 mod stack_command;
@@ -68,7 +70,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the store, the functions of stack.yml and the gateway.
-    Up(up::UpArgs),
+    // Boxed: up's options are most of the enum's size (clippy's large_enum_variant).
+    Up(Box<up::UpArgs>),
     /// Serve the S3 store alone.
     Store {
         /// Where objects live.
@@ -99,7 +102,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Up(args) => exit_code(up::run(args).await),
+            Command::Up(args) => exit_code(up::run(*args).await),
             Command::Stack(args) => exit_code(stack_command::run(args)),
             Command::Store {
                 data_dir,

@@ -379,3 +379,106 @@ fn a_stopped_gateway_leaves_queued_calls_for_its_next_start() {
         assert_eq!(call_status(&up, id).1["status"], "done", "{id}");
     }
 }
+
+/// A loopback receiver that accepts callbacks and never answers (each waits for the
+/// callback client's 30 s timeout).
+fn silent_receiver() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_slow_callback_receiver_delays_no_other_call() {
+    // One worker: before callbacks had their own pool, it sat on the silent receiver
+    // for up to 3 × 30 s while the second call waited.
+    let up = Up::start(STACK, &["--allow-private-networks", "--async-workers", "1"]);
+    let web = web_server();
+    let file = "small-png_astronaut_512x512.png";
+    let slow = call_id("slow-receiver");
+    let silent = silent_receiver();
+    let r = enqueue_fetch(
+        &up,
+        &slow,
+        &format!("{}/corpus/{file}", web.base),
+        &format!("http://127.0.0.1:{silent}/hook"),
+    );
+    assert_eq!(r.status(), 202);
+    assert!(eventually(Duration::from_secs(20), || {
+        call_status(&up, &slow).1["functionStatus"] == 201
+    }));
+    let other = call_id("other");
+    let started = Instant::now();
+    let r = enqueue_fetch(
+        &up,
+        &other,
+        &format!("{}/corpus/{file}", web.base),
+        &format!("{}/callback", web.base),
+    );
+    assert_eq!(r.status(), 202);
+    assert!(
+        eventually(Duration::from_secs(15), || !callbacks_for(&other)
+            .is_empty()),
+        "the other call ran and was called back while the slow receiver held its callback"
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(call_status(&up, &other).1["status"], "done");
+    // The slow one is still being delivered: not done, so a restart would run it again.
+    assert_ne!(call_status(&up, &slow).1["status"], "done");
+}
+
+#[test]
+fn the_queue_is_bounded_by_bytes_with_a_json_429() {
+    let up = Up::start(
+        STACK,
+        &[
+            "--allow-private-networks",
+            "--async-workers",
+            "1",
+            "--queue-bytes",
+            "1KiB",
+        ],
+    );
+    let web = web_server();
+    let callback = format!("{}/callback", web.base);
+    let post = |id: &str, body: Vec<u8>| {
+        client()
+            .post(up.url("/async-function/fetch-incoming"))
+            .header("x-callback-url", &callback)
+            .header("x-call-id", id)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    // 700 bytes of JSON (padded with spaces) each: the first fits, the second would
+    // pass 1 KiB while the first is still held (its download takes 1 s).
+    let padded = |url: String| {
+        let mut body = json!({ "url": url }).to_string().into_bytes();
+        body.resize(700, b' ');
+        body
+    };
+    let first = call_id("bytes-first");
+    let url = format!("{}/delay/1000/gif_coffee_600x400.gif", web.base);
+    assert_eq!(post(&first, padded(url.clone())).status(), 202);
+    let refused = post(&call_id("bytes-second"), padded(url));
+    assert_eq!(refused.status(), 429);
+    let error: Value = refused.json().unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains("--queue-bytes"),
+        "{error}"
+    );
+    // A body larger than the whole bound can never fit: 413, not "later".
+    let too_large = post(&call_id("bytes-huge"), vec![b' '; 2048]);
+    assert_eq!(too_large.status(), 413);
+    assert!(eventually(Duration::from_secs(20), || !callbacks_for(
+        &first
+    )
+    .is_empty()));
+}

@@ -4,12 +4,22 @@
 //! the statuses that say "later", and POSTs the result to its `X-Callback-Url`
 //! ([`callback`]). The queue is bounded: full → 429. Each call's progress is kept by
 //! call id for `GET /system/async-call/<id>` (a greyfaas addition).
+//!
+//! Memory: a queued call is its metadata only; its body waits on disk ([`bodies`]) and
+//! is read back when a worker runs it. The queue is bounded by count (`--queue-size`)
+//! and by the bytes of the bodies it holds (`--queue-bytes`), 429 beyond either; a call
+//! the disk cannot take (full) is refused with 503, never acknowledged.
 
+mod bodies;
 pub mod callback;
 pub mod journal;
 mod settings;
+#[cfg(test)]
+mod tests;
 mod worker;
 
+use bodies::Bodies;
+use bytes::Bytes;
 use journal::{FINISHED_KEPT, Finished, Job, Journal, JournalError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
@@ -61,16 +71,29 @@ pub enum QueueError {
     /// Another call, queued, running or among those kept as finished, has this id.
     #[error("call id {0:?} is in use")]
     CallIdInUse(String),
-    #[error(transparent)]
-    Journal(#[from] JournalError),
+    #[error(
+        "the async queue is full ({queued} bytes of bodies queued, --queue-bytes {limit}); try again later"
+    )]
+    FullBytes { queued: u64, limit: u64 },
+    #[error("the body ({len} bytes) is larger than the whole async queue (--queue-bytes {limit})")]
+    LargerThanQueue { len: u64, limit: u64 },
+    /// The call could not be put on disk (a full disk): it was not accepted.
+    #[error("{0}")]
+    Storage(String),
 }
 
 impl From<QueueError> for crate::error::GatewayError {
     fn from(e: QueueError) -> Self {
+        use crate::error::GatewayError;
         match e {
-            QueueError::Full(waiting) => crate::error::GatewayError::QueueFull(waiting),
-            QueueError::CallIdInUse(id) => crate::error::GatewayError::CallIdInUse(id),
-            QueueError::Journal(e) => crate::error::GatewayError::Internal(e.to_string()),
+            QueueError::Full(_) | QueueError::FullBytes { .. } => {
+                GatewayError::QueueFull(e.to_string())
+            }
+            QueueError::LargerThanQueue { .. } => {
+                GatewayError::Body(http::StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            QueueError::CallIdInUse(id) => GatewayError::CallIdInUse(id),
+            QueueError::Storage(_) => GatewayError::QueueStorage(e.to_string()),
         }
     }
 }
@@ -83,18 +106,38 @@ struct State {
     calls: HashMap<String, CallStatus>,
     finished: VecDeque<Finished>,
     next_seq: u64,
+    /// Bytes of the bodies of live calls, and of those being accepted.
+    body_bytes: u64,
+    /// Calls being written to disk (counted against the capacity with those waiting).
+    accepting: usize,
+}
+
+/// How much the queue holds and does at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Calls waiting (`--queue-size`).
+    pub calls: usize,
+    /// Bytes of bodies held (`--queue-bytes`).
+    pub bytes: u64,
+    /// Callbacks delivered at once (`--callback-concurrency`).
+    pub callbacks: usize,
 }
 
 /// The durable queue.
 pub struct Queue {
     state: Mutex<State>,
     journal: Arc<Mutex<Journal>>,
+    bodies: Bodies,
     wake: Notify,
     /// Set at shutdown: workers take no further calls (those left run after a restart).
     closed: std::sync::atomic::AtomicBool,
     /// Calls the workers are running now.
     running: std::sync::atomic::AtomicUsize,
     capacity: usize,
+    /// The most bytes of bodies held (on disk) at once.
+    capacity_bytes: u64,
+    /// Callbacks being delivered, apart from the workers ([`worker`]).
+    callback_slots: Arc<tokio::sync::Semaphore>,
     pub retry: RetryPolicy,
     pub callbacks: callback::Callbacks,
 }
@@ -104,11 +147,15 @@ impl Queue {
     /// queued again, first.
     pub fn open(
         dir: &Path,
-        capacity: usize,
+        limits: Limits,
         retry: RetryPolicy,
         callbacks: callback::Callbacks,
     ) -> Result<Queue, JournalError> {
-        let (journal, replayed) = Journal::open(dir)?;
+        let bodies = Bodies::open(dir).map_err(|source| JournalError {
+            path: dir.join("bodies"),
+            source,
+        })?;
+        let (journal, replayed) = Journal::open(dir, &bodies)?;
         let mut state = State {
             ready: VecDeque::new(),
             delayed: Vec::new(),
@@ -116,6 +163,8 @@ impl Queue {
             calls: HashMap::new(),
             finished: VecDeque::new(),
             next_seq: replayed.next_seq,
+            body_bytes: 0,
+            accepting: 0,
         };
         for done in replayed.finished {
             state
@@ -132,16 +181,20 @@ impl Queue {
         for job in replayed.pending {
             let job = Arc::new(job);
             state.calls.insert(job.call_id.clone(), queued_status(&job));
+            state.body_bytes += job.body_len;
             state.live.insert(job.seq, job.clone());
             state.ready.push_back(job);
         }
         Ok(Queue {
             state: Mutex::new(state),
             journal: Arc::new(Mutex::new(journal)),
+            bodies,
             wake: Notify::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
             running: std::sync::atomic::AtomicUsize::new(0),
-            capacity,
+            capacity: limits.calls,
+            capacity_bytes: limits.bytes,
+            callback_slots: Arc::new(tokio::sync::Semaphore::new(limits.callbacks.max(1))),
             retry,
             callbacks,
         })
@@ -151,11 +204,19 @@ impl Queue {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Accepts a call: on disk before this returns.
-    pub async fn push(&self, mut job: Job) -> Result<(), QueueError> {
-        let job = {
+    /// Accepts a call: its body and its record are on disk before this returns `Ok`
+    /// (the 202); on any error nothing of it is kept and it will not run.
+    pub async fn push(&self, mut job: Job, body: Bytes) -> Result<(), QueueError> {
+        let len = body.len() as u64;
+        if len > self.capacity_bytes {
+            return Err(QueueError::LargerThanQueue {
+                len,
+                limit: self.capacity_bytes,
+            });
+        }
+        {
             let mut state = self.lock();
-            let waiting = state.ready.len() + state.delayed.len();
+            let waiting = state.ready.len() + state.delayed.len() + state.accepting;
             if waiting >= self.capacity {
                 return Err(QueueError::Full(waiting));
             }
@@ -167,25 +228,56 @@ impl Queue {
             {
                 return Err(QueueError::CallIdInUse(job.call_id));
             }
+            if state.body_bytes + len > self.capacity_bytes {
+                return Err(QueueError::FullBytes {
+                    queued: state.body_bytes,
+                    limit: self.capacity_bytes,
+                });
+            }
             job.seq = state.next_seq;
+            job.body_len = len;
             state.next_seq += 1;
-            let job = Arc::new(job);
-            // Live before it is on disk, so a compaction meanwhile keeps it.
-            state.live.insert(job.seq, job.clone());
-            job
-        };
+            state.body_bytes += len;
+            state.accepting += 1;
+        }
         // fdatasync blocks: tell the runtime (it moves other tasks off this thread).
-        let written = tokio::task::block_in_place(|| self.journal().accepted(&job));
+        let job = Arc::new(job);
+        let written = tokio::task::block_in_place(|| {
+            self.bodies.write(job.seq, &body).map_err(|e| ("body", e))?;
+            let mut journal = self.journal();
+            // Live while the journal is held: a compaction (which holds it too) sees
+            // the call only once its record is written, never a refused one.
+            self.lock().live.insert(job.seq, job.clone());
+            match journal.accepted(&job) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    self.lock().live.remove(&job.seq);
+                    drop(journal);
+                    self.bodies.remove(job.seq);
+                    Err(("journal", e.source))
+                }
+            }
+        });
         let mut state = self.lock();
-        if let Err(e) = written {
-            state.live.remove(&job.seq);
-            return Err(e.into());
+        state.accepting -= 1;
+        if let Err((what, e)) = written {
+            state.body_bytes -= len;
+            drop(state);
+            tracing::error!(call_id = %job.call_id, file = %what, error = %e, "an async call could not be stored: refused with 503");
+            return Err(QueueError::Storage(format!(
+                "the async queue cannot store this call ({e}); it was not accepted: try again later"
+            )));
         }
         state.calls.insert(job.call_id.clone(), queued_status(&job));
         state.ready.push_back(job);
         drop(state);
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// A queued call's body, read back from disk.
+    fn body(&self, job: &Job) -> std::io::Result<Vec<u8>> {
+        tokio::task::block_in_place(|| self.bodies.read(job.seq, job.body_len))
     }
 
     fn journal(&self) -> MutexGuard<'_, Journal> {
@@ -272,41 +364,59 @@ impl Queue {
     }
 
     /// Records a finished call: on disk first, then in the status (so "done" means it
-    /// will not run again after a restart); compacts the journal when due.
+    /// will not run again after a restart), then its body file goes; compacts the
+    /// journal when due. Copies no body, and only the calls' metadata when compacting.
     async fn finish(&self, finished: Finished) {
         let written = tokio::task::block_in_place(|| {
             let mut journal = self.journal();
             journal.finished(&finished)?;
-            // What the journal must keep, taken under its lock: no call is accepted
-            // (appended) meanwhile.
-            let (live, kept) = {
+            let needed = {
                 let state = self.lock();
-                let live: Vec<Job> = state
-                    .live
-                    .values()
-                    .filter(|j| j.seq != finished.seq)
-                    .map(|j| (**j).clone())
-                    .collect();
-                let kept: Vec<Finished> = state
-                    .finished
-                    .iter()
-                    .skip((state.finished.len() + 1).saturating_sub(FINISHED_KEPT))
-                    .cloned()
-                    .chain(std::iter::once(finished.clone()))
-                    .collect();
-                (live, kept)
+                state.live.len() + state.finished.len().min(FINISHED_KEPT)
             };
-            let live_bytes: u64 = live.iter().map(|j| j.body.len() as u64 * 4 / 3 + 512).sum();
-            if journal.wants_compaction(live_bytes) {
-                journal.rewrite(&live, &kept)?;
+            if journal.wants_compaction(needed) {
+                // What the journal must keep, taken under its lock: no call is
+                // accepted (appended) meanwhile.
+                let (live, kept) = {
+                    let state = self.lock();
+                    let live: Vec<Job> = state
+                        .live
+                        .values()
+                        .filter(|j| j.seq != finished.seq)
+                        .map(|j| (**j).clone())
+                        .collect();
+                    let kept: Vec<Finished> = state
+                        .finished
+                        .iter()
+                        .skip((state.finished.len() + 1).saturating_sub(FINISHED_KEPT))
+                        .cloned()
+                        .chain(std::iter::once(finished.clone()))
+                        .collect();
+                    (live, kept)
+                };
+                if let Err(e) = journal.rewrite(&live, &kept) {
+                    // The finished record is on disk: only the compaction waits.
+                    tracing::warn!(error = %e, "cannot compact the async queue journal");
+                }
             }
             Ok::<(), JournalError>(())
         });
-        if let Err(e) = written {
-            tracing::error!(error = %e, "cannot record a finished async call: it may run again after a restart");
+        if written.is_ok() {
+            self.bodies.remove(finished.seq);
         }
         let mut state = self.lock();
-        state.live.remove(&finished.seq);
+        match written {
+            Ok(()) => {
+                if let Some(job) = state.live.remove(&finished.seq) {
+                    state.body_bytes -= job.body_len;
+                }
+            }
+            // Still live on disk (its body kept, a compaction keeps its record): it
+            // runs again after a restart.
+            Err(e) => {
+                tracing::error!(error = %e, call_id = %finished.call_id, "cannot record a finished async call: it will run again after a restart")
+            }
+        }
         state
             .calls
             .insert(finished.call_id.clone(), finished_status(&finished));
@@ -373,6 +483,7 @@ pub fn status_json(call_id: &str, status: &CallStatus) -> serde_json::Value {
         "acceptedAt": time(status.accepted_at_ms),
         "finishedAt": finished.and_then(|f| time(f.finished_at_ms)),
         "functionStatus": status.last_status,
+        "resultError": finished.and_then(|f| f.result_error.clone()),
         "callbackUrl": finished.and_then(|f| f.callback_url.clone()),
         "callbackStatus": finished.and_then(|f| f.callback_status),
         "callbackError": finished.and_then(|f| f.callback_error.clone()),

@@ -12,9 +12,18 @@ pub struct QueueArgs {
     /// Async calls that may wait; beyond it /async-function answers 429.
     #[arg(long, default_value_t = 256)]
     pub queue_size: usize,
+    /// The most bytes of request bodies the async queue holds (on disk, beside its
+    /// journal) at once; beyond it /async-function answers 429. Bytes, or with a
+    /// KiB/MiB/GiB suffix.
+    #[arg(long, default_value = "1GiB", value_parser = parse_bytes)]
+    pub queue_bytes: u64,
     /// Workers running async calls.
     #[arg(long, default_value_t = 2)]
     pub async_workers: usize,
+    /// Callbacks delivered at once, apart from the workers (so a slow receiver delays
+    /// no other call); a worker waits for a slot only when all are taken.
+    #[arg(long, default_value_t = 8)]
+    pub callback_concurrency: usize,
     /// Async calls: attempts in all when the function answers a status in
     /// --retry-http-codes (OpenFaaS Pro queue-worker's max_retry_attempts).
     #[arg(long, default_value_t = 10)]
@@ -50,8 +59,36 @@ impl QueueArgs {
             codes: self.retry_http_codes.clone(),
         };
         let callbacks = callback::Callbacks::new(allow_private)?;
-        Ok(Queue::open(dir, self.queue_size, retry, callbacks)?)
+        let limits = super::Limits {
+            calls: self.queue_size,
+            bytes: self.queue_bytes,
+            callbacks: self.callback_concurrency,
+        };
+        Ok(Queue::open(dir, limits, retry, callbacks)?)
     }
+}
+
+/// A byte count: `1048576`, `512KiB`, `64MiB`, `1GiB` (binary units; K/M/G and KB/MB/GB
+/// are read the same way).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a byte count such as 1GiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("{text:?}: the unit is one of KiB, MiB, GiB")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// When and how often a call that got a "try later" status is run again (the
@@ -70,5 +107,22 @@ impl RetryPolicy {
     pub fn wait_after(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(16);
         self.initial_wait.saturating_mul(factor).min(self.max_wait)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_counts_read_with_binary_units() {
+        assert_eq!(parse_bytes("1024"), Ok(1024));
+        assert_eq!(parse_bytes("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("2g"), Ok(2 << 30));
+        assert!(parse_bytes("1TiB").is_err());
+        assert!(parse_bytes("MiB").is_err());
+        assert!(parse_bytes("99999999999GiB").is_err());
     }
 }

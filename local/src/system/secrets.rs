@@ -77,8 +77,8 @@ pub async fn route(dir: &Path, req: Request) -> Result<Response, GatewayError> {
                 }
                 None => secret.value.into_bytes(),
             };
-            std::fs::create_dir_all(dir)
-                .and_then(|()| crate::store::write_private_bytes(&path, &value))
+            crate::secret_file::ensure_dir(dir)
+                .and_then(|()| crate::secret_file::write(&path, &value))
                 .map_err(|e| GatewayError::Internal(format!("{}: {e}", path.display())))?;
             tracing::info!(secret = %secret.name, "secret written");
             Ok(body::empty_with(StatusCode::OK))
