@@ -19,6 +19,9 @@ pub enum Error {
     Chain(StatusCode, String),
     #[error(transparent)]
     Busy(#[from] crate::slots::Busy),
+    /// The conversion panicked (a bug of ours): the panic's text is logged, not sent.
+    #[error("internal error: the conversion failed")]
+    ConversionPanicked,
 }
 
 greyfaas_api::from_api_errors!(Error);
@@ -41,6 +44,7 @@ impl HttpError for Error {
             },
             Error::Chain(status, _) => *status,
             Error::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::ConversionPanicked => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
