@@ -246,7 +246,7 @@ fn read_huffman(mut payload: &[u8], tables: &mut Tables) -> Result<(), JpegError
         let symbols = payload
             .get(17..17 + total)
             .ok_or_else(|| JpegError::Corrupt("short DHT segment".into()))?;
-        let table = DecodeTable::new(&counts, symbols)?;
+        let table = DecodeTable::new(&counts, symbols, class == 0)?;
         if class == 0 {
             tables.dc[id] = Some(table);
         } else {
