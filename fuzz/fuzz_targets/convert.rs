@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let options = Options {
-        limits: Limits { max_pixels: 1 << 20, max_frames: 16 },
+        limits: Limits { max_pixels: 1 << 20, max_frames: 16, ..Limits::default() },
         jpeg_quality: 80,
         ..Options::default()
     };

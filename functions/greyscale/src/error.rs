@@ -19,6 +19,9 @@ pub enum Error {
     Chain(StatusCode, String),
     #[error(transparent)]
     Busy(#[from] crate::slots::Busy),
+    /// The conversion panicked (a bug of ours): the panic's text is logged, not sent.
+    #[error("internal error: the conversion failed")]
+    ConversionPanicked,
 }
 
 greyfaas_api::from_api_errors!(Error);
@@ -33,14 +36,19 @@ impl HttpError for Error {
                 ConvertError::NotImage | ConvertError::Unsupported(_) => {
                     StatusCode::UNSUPPORTED_MEDIA_TYPE
                 }
-                ConvertError::TooManyPixels { .. } | ConvertError::TooManyFrames(_) => {
-                    StatusCode::PAYLOAD_TOO_LARGE
-                }
+                // Over a limit that has a setting (or, for the scan work, follows from
+                // the image's size): the image is too big for this function as set
+                // up, not damaged, so 413 as for pixels and frames, not 422.
+                ConvertError::TooManyPixels { .. }
+                | ConvertError::TooManyFrames(_)
+                | ConvertError::TooManyScans(_)
+                | ConvertError::TooMuchWork(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 ConvertError::Corrupt(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ConvertError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Error::Chain(status, _) => *status,
             Error::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::ConversionPanicked => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

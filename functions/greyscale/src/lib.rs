@@ -147,9 +147,53 @@ impl Greyscale<'_> {
     /// and cheap requests. The caller holds a conversion slot (`slots`).
     async fn convert(&self, bytes: bytes::Bytes) -> Result<Converted, Error> {
         let options = self.settings.convert;
-        tokio::task::spawn_blocking(move || convert::greyscale(&bytes, &options))
+        on_blocking_pool(move || convert::greyscale(&bytes, &options)).await
+    }
+}
+
+/// Runs `work` on the blocking pool. A panic in it is a bug of ours: its text goes to
+/// the log, and the caller gets [`Error::ConversionPanicked`], whose message is short
+/// and fixed — a panic's text (file paths, values from the image) is never sent.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, convert::ConvertError> + Send + 'static,
+) -> Result<T, Error> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(Error::from),
+        Err(failed) => {
+            let text = match failed.try_into_panic() {
+                Ok(panic) => panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default(),
+                Err(cancelled) => cancelled.to_string(),
+            };
+            tracing::error!(panic = %text, "the conversion panicked");
+            Err(Error::ConversionPanicked)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openfaas_runtime::HttpError;
+
+    #[tokio::test]
+    async fn a_panicking_conversion_answers_a_fixed_message_without_the_panic_text() {
+        let secret = "index out of bounds: the len is 2048 but the index is 3072";
+        let failed = on_blocking_pool::<()>(move || panic!("{secret}"))
             .await
-            .map_err(|e| ApiError::Internal(format!("conversion failed: {e}")))?
-            .map_err(Error::from)
+            .unwrap_err();
+        assert!(matches!(failed, Error::ConversionPanicked));
+        let response = failed.into_response();
+        assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = body::read(response.into_body(), u64::MAX).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"error": "internal error: the conversion failed"})
+        );
+        assert!(!String::from_utf8_lossy(&bytes).contains("3072"));
     }
 }

@@ -30,13 +30,21 @@ impl From<JpegError> for ConvertError {
                 pixels: (width * height) as u64,
                 limit,
             },
+            JpegError::TooManyScans(limit) => ConvertError::TooManyScans(limit),
+            JpegError::TooMuchScanWork { .. } => ConvertError::TooMuchWork(e.to_string()),
         }
     }
 }
 
 pub fn grey_jpeg(bytes: &[u8], options: &Options) -> Result<Vec<u8>, ConvertError> {
     let lossless = options.jpeg_lossless && options.luma == LumaMode::Gamma;
-    let jpeg = dct::read(bytes, options.limits.max_pixels, lossless)?;
+    let limits = dct::Limits {
+        max_pixels: options.limits.max_pixels,
+        max_scans: options.limits.max_scans,
+    };
+    // Every JPEG is read here first, whichever path converts it: the scan limits hold
+    // on the re-encode path too.
+    let jpeg = dct::read(bytes, &limits, lossless)?;
     if jpeg.truncated && !options.accept_partial {
         return Err(JpegError::Truncated.into());
     }

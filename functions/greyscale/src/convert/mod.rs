@@ -29,6 +29,10 @@ pub struct Limits {
     pub max_pixels: u64,
     /// `max_frames`: GIF frames above which an animation is refused (413).
     pub max_frames: u32,
+    /// `max_scans`: JPEG scans above which a file is refused (413), before any is
+    /// decoded: a progressive file of many near-empty scans costs a walk over the
+    /// image per scan.
+    pub max_scans: u32,
 }
 
 impl Default for Limits {
@@ -36,6 +40,9 @@ impl Default for Limits {
         Limits {
             max_pixels: 50_000_000,
             max_frames: 1000,
+            // libjpeg-turbo's tools take `-maxscans`; its own fuzzers use 500. An encoder's
+            // progressive script has 10 or so.
+            max_scans: 1000,
         }
     }
 }
@@ -93,6 +100,11 @@ pub enum ConvertError {
     },
     #[error("animation has more than {0} frames")]
     TooManyFrames(u32),
+    #[error("JPEG has more than {0} scans")]
+    TooManyScans(u32),
+    /// Over a limit on the work an image's structure asks for (not its size).
+    #[error("image asks for too much work: {0}")]
+    TooMuchWork(String),
     #[error("image is corrupt or truncated: {0}")]
     Corrupt(String),
     #[error("image uses a feature we cannot decode: {0}")]

@@ -283,7 +283,7 @@ mod tests {
         }
         let table = EncodeTable::optimal(&frequencies);
         assert!(table.counts.iter().map(|&c| usize::from(c)).sum::<usize>() == 200);
-        let decode = DecodeTable::new(&table.counts, &table.symbols).unwrap();
+        let decode = DecodeTable::new(&table.counts, &table.symbols, false).unwrap();
         let mut writer = BitWriter::new(Vec::new());
         for symbol in 0..200u8 {
             writer.symbol(&table, symbol, magnitude_bits(-5, 3), 3);

@@ -19,19 +19,32 @@ pub struct DecodeTable {
 }
 
 impl DecodeTable {
-    /// `counts[i]` codes of length `i + 1`, for `symbols` in order.
-    pub fn new(counts: &[u8; 16], symbols: &[u8]) -> Result<DecodeTable, JpegError> {
+    /// `counts[i]` codes of length `i + 1`, for `symbols` in order. The table is checked
+    /// as libjpeg's `jpeg_make_d_derived_tbl` checks it ("Bogus Huffman table
+    /// definition") before any entry is written: at most 256 symbols, the codes of each
+    /// length fit in that many bits with the all-ones code left unused, and a DC table
+    /// (`dc`) codes difference sizes of at most 15 bits.
+    pub fn new(counts: &[u8; 16], symbols: &[u8], dc: bool) -> Result<DecodeTable, JpegError> {
+        let bogus = |why: &str| JpegError::Corrupt(format!("bad Huffman table: {why}"));
         let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
         if total != symbols.len() || total > 256 {
-            return Err(JpegError::Corrupt(
-                "a Huffman table's counts do not add up".into(),
-            ));
+            return Err(bogus("its counts do not add up"));
+        }
+        if dc && symbols.iter().any(|&s| s > 15) {
+            return Err(bogus("a DC size over 15 bits"));
         }
         let mut lookup = vec![0u16; 1 << LOOKUP_BITS];
         let (mut max_code, mut offset) = ([-1i32; 17], [0i32; 17]);
         let (mut code, mut index) = (0u32, 0usize);
         for length in 1..=16u32 {
             let count = usize::from(counts[length as usize - 1]);
+            // Checked before the lookup table is filled: a length with more codes than
+            // it has room for would index past the table. `code` ends one past the
+            // last code of this length, and must still fit in `length` bits, since no
+            // code may be all ones (T.81 C; libjpeg refuses the same).
+            if code + count as u32 >= 1 << length {
+                return Err(bogus("more codes of one length than fit"));
+            }
             offset[length as usize] = index as i32 - code as i32;
             for _ in 0..count {
                 if length <= LOOKUP_BITS {
@@ -45,11 +58,6 @@ impl DecodeTable {
             }
             if count > 0 {
                 max_code[length as usize] = code as i32 - 1;
-            }
-            if code > (1 << length) {
-                return Err(JpegError::Corrupt(
-                    "a Huffman table has too many codes".into(),
-                ));
             }
             code <<= 1;
         }
@@ -261,6 +269,51 @@ mod tests {
             read.bits(n % 16);
             assert_eq!(skipped.bits(32), read.bits(32), "skip {n}");
         }
+    }
+
+    /// T.81 K.3's luminance DC table: a real one, which must still be accepted.
+    const LUMA_DC_COUNTS: [u8; 16] = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
+
+    #[test]
+    fn tables_are_checked_as_libjpeg_checks_them_before_any_entry_is_written() {
+        let symbols: Vec<u8> = (0..12).collect();
+        assert!(DecodeTable::new(&LUMA_DC_COUNTS, &symbols, true).is_ok());
+        let refused = |counts: [u8; 16], symbols: &[u8], dc: bool| {
+            matches!(
+                DecodeTable::new(&counts, symbols, dc),
+                Err(JpegError::Corrupt(m)) if m.starts_with("bad Huffman table")
+            )
+        };
+        // Three 1-bit codes: used to index past the lookup table and panic.
+        let mut three_one_bit = [0u8; 16];
+        three_one_bit[0] = 3;
+        assert!(refused(three_one_bit, &[0, 1, 2], false));
+        // Two 1-bit codes: the second is all ones, which no code may be.
+        let mut two_one_bit = [0u8; 16];
+        two_one_bit[0] = 2;
+        assert!(refused(two_one_bit, &[0, 1], false));
+        // One code of each length up to 12 bits leaves room for one 13-bit code only
+        // (the other would be all ones): past the lookup's 11 bits too.
+        let mut long = [1u8; 16];
+        long[12] = 2;
+        long[13..].fill(0);
+        assert!(refused(long, &[7; 14], false));
+        long[12] = 1;
+        assert!(DecodeTable::new(&long, &[7; 13], false).is_ok());
+        // More than 256 symbols, counts that do not match, a DC size over 15 bits.
+        assert!(refused(
+            [255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            &[0; 510],
+            false
+        ));
+        assert!(refused(LUMA_DC_COUNTS, &symbols[..11], true));
+        let mut big_dc = symbols.clone();
+        big_dc[11] = 16;
+        assert!(refused(LUMA_DC_COUNTS, &big_dc, true));
+        assert!(
+            DecodeTable::new(&LUMA_DC_COUNTS, &big_dc, false).is_ok(),
+            "AC may"
+        );
     }
 
     #[test]

@@ -15,10 +15,12 @@ mod block;
 mod encode;
 mod frame;
 mod huffman;
+mod limits;
 mod read;
 mod scan;
 mod write;
 
+pub use limits::Limits;
 pub use read::{Colour, read};
 pub use write::write_grey;
 
@@ -39,6 +41,10 @@ pub enum JpegError {
         height: usize,
         limit: u64,
     },
+    #[error("the JPEG has more than {0} scans")]
+    TooManyScans(u32),
+    #[error("the JPEG's scans visit its blocks more than {limit} times each on average")]
+    TooMuchScanWork { limit: u64 },
 }
 
 /// An APPn or COM segment: its marker byte (0xE0–0xEF, 0xFE) and payload.

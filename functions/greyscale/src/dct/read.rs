@@ -8,6 +8,7 @@ use super::background::{Background, Job};
 use super::frame::Blocks;
 use super::frame::{Frame, read_frame};
 use super::huffman::{BitReader, DecodeTable};
+use super::limits::{Limits, ScanWork, count_scans};
 use super::scan::{Scan, SingleScan, Tables};
 use super::{JpegError, Segment};
 use std::thread;
@@ -47,11 +48,17 @@ pub struct Jpeg<'a> {
 }
 
 /// Reads `data` as a JPEG. `keep_luma` keeps the first component's coefficients when
-/// it is at full resolution; `max_pixels` is checked before anything is allocated.
-pub fn read(data: &[u8], max_pixels: u64, keep_luma: bool) -> Result<Jpeg<'_>, JpegError> {
+/// it is at full resolution. The limits are checked before the work they bound: the
+/// pixels before anything is allocated, the scan count before any scan is decoded, and
+/// the blocks the scans visit before each scan (module `limits`).
+pub fn read<'a>(data: &'a [u8], limits: &Limits, keep_luma: bool) -> Result<Jpeg<'a>, JpegError> {
+    let scans = count_scans(data, limits.max_scans);
+    if scans > limits.max_scans {
+        return Err(JpegError::TooManyScans(limits.max_scans));
+    }
     thread::scope(|scope| {
         let mut background = Background::new(scope, data);
-        let read = read_markers(data, max_pixels, keep_luma, &mut background);
+        let read = read_markers(data, limits.max_pixels, keep_luma, &mut background);
         // The scans sent to the background all come before wherever reading stopped,
         // so their verdict goes first.
         let whole = background.finish()?;
@@ -78,6 +85,7 @@ fn read_markers<'a>(
     let mut restart_interval = 0usize;
     let mut segments = Vec::new();
     let mut frame: Option<Frame> = None;
+    let mut work: Option<ScanWork> = None;
     let (mut width, mut height) = (0usize, 0usize);
     let (mut adobe_transform, mut jfif) = (None, false);
     let mut truncated = true;
@@ -149,6 +157,7 @@ fn read_markers<'a>(
                 let f = read_frame(payload, marker == 0xC2, max_pixels, keep_luma)?;
                 width = usize::from(u16::from_be_bytes([payload[3], payload[4]]));
                 height = usize::from(u16::from_be_bytes([payload[1], payload[2]]));
+                work = Some(ScanWork::new(&f));
                 frame = Some(f);
             }
             0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
@@ -162,6 +171,9 @@ fn read_markers<'a>(
                     .as_mut()
                     .ok_or_else(|| JpegError::Corrupt("scan before the frame header".into()))?;
                 let scan = Scan::parse(payload, &f.components, f.progressive, &tables)?;
+                if let Some(work) = work.as_mut() {
+                    work.add(&scan, f)?;
+                }
                 let coded = Coded {
                     data,
                     start: pos,
@@ -246,7 +258,7 @@ fn read_huffman(mut payload: &[u8], tables: &mut Tables) -> Result<(), JpegError
         let symbols = payload
             .get(17..17 + total)
             .ok_or_else(|| JpegError::Corrupt("short DHT segment".into()))?;
-        let table = DecodeTable::new(&counts, symbols)?;
+        let table = DecodeTable::new(&counts, symbols, class == 0)?;
         if class == 0 {
             tables.dc[id] = Some(table);
         } else {
@@ -333,7 +345,7 @@ fn decode_scan<'a>(
 
 /// Where the marker that ends the entropy-coded data from `start` is (not a stuffed
 /// 0xFF00, not a restart marker); `None` if the data ends first.
-fn end_of_entropy_data(data: &[u8], start: usize) -> Option<usize> {
+pub(super) fn end_of_entropy_data(data: &[u8], start: usize) -> Option<usize> {
     let mut pos = start;
     loop {
         pos += data.get(pos..)?.iter().position(|&b| b == 0xFF)?;

@@ -1,0 +1,220 @@
+//! Hostile images through greyscale's handler (issue 18): files made here to crash the
+//! decoders or to cost far more CPU than their size. Each must be refused fast, with a
+//! 4xx and a JSON error body — never a panic, a 500, or seconds of work.
+
+use bytes::Bytes;
+use greyfaas_store::StoreSource;
+use handler::Greyscale;
+use handler::settings::Settings;
+use http::{Method, StatusCode, header};
+use openfaas_runtime::{Function, FunctionSettings, body};
+use std::time::{Duration, Instant};
+
+/// greyscale with the defaults, but for `extra`. Raw posts never reach a store.
+fn function(extra: &[(&str, &str)]) -> Greyscale<'static> {
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let settings = Settings::from_lookup(move |name| {
+        extra
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    });
+    Greyscale::new(settings, StoreSource::FromEnv)
+}
+
+/// What a refusal looked like, and how long it took.
+struct Refusal {
+    status: StatusCode,
+    error: String,
+    took: Duration,
+}
+
+/// Posts `image` raw, as `faas-cli invoke greyscale < file` does, and expects a 4xx
+/// with a JSON `{"error": …}` body.
+async fn refused(function: &Greyscale<'_>, image: Vec<u8>) -> Refusal {
+    let request = http::Request::builder()
+        .method(Method::POST)
+        .uri("/")
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .body(body::full(Bytes::from(image)))
+        .unwrap();
+    let started = Instant::now();
+    let response = function.respond(request).await;
+    let took = started.elapsed();
+    let status = response.status();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/json",
+        "{status}"
+    );
+    let bytes = body::read(response.into_body(), u64::MAX).await.unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&bytes).expect("a JSON body");
+    let error = json["error"]
+        .as_str()
+        .expect("an error message")
+        .to_string();
+    assert!(status.is_client_error(), "{status}: {error}");
+    Refusal {
+        status,
+        error,
+        took,
+    }
+}
+
+/// The 28-byte file of issue 18: SOI, a DHT whose count of 1-bit codes is 3 (only two
+/// fit, and one of them would be all ones), EOI. Its table used to be filled before its
+/// counts were checked, indexing past the lookup table: a panic, a 500 with its text.
+fn bad_dht_jpeg() -> Vec<u8> {
+    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x16, 0x00, 3];
+    jpeg.extend_from_slice(&[0; 15]);
+    jpeg.extend_from_slice(&[0, 1, 2]);
+    jpeg.extend_from_slice(&[0xFF, 0xD9]);
+    jpeg
+}
+
+#[tokio::test]
+async fn a_jpeg_with_a_bogus_huffman_table_is_422_not_a_panic() {
+    let jpeg = bad_dht_jpeg();
+    assert_eq!(jpeg.len(), 28);
+    let got = refused(&function(&[]), jpeg).await;
+    assert_eq!(
+        got.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        got.error
+    );
+    assert!(got.error.contains("bad Huffman table"), "{}", got.error);
+    assert!(got.took < Duration::from_secs(1), "{:?}", got.took);
+}
+
+/// Appends `bits` (MSB first) to entropy-coded data, stuffing a zero after each 0xFF.
+struct EntropyBits {
+    bytes: Vec<u8>,
+    acc: u32,
+    count: u32,
+}
+
+impl EntropyBits {
+    fn new() -> Self {
+        EntropyBits {
+            bytes: Vec::new(),
+            acc: 0,
+            count: 0,
+        }
+    }
+
+    fn put(&mut self, value: u32, length: u32) {
+        for i in (0..length).rev() {
+            self.acc = (self.acc << 1) | ((value >> i) & 1);
+            self.count += 1;
+            if self.count == 8 {
+                self.bytes.push(self.acc as u8);
+                if self.acc == 0xFF {
+                    self.bytes.push(0);
+                }
+                (self.acc, self.count) = (0, 0);
+            }
+        }
+    }
+
+    /// Pads the last byte with ones, as encoders do.
+    fn finish(mut self) -> Vec<u8> {
+        while self.count != 0 {
+            self.put(1, 1);
+        }
+        self.bytes
+    }
+}
+
+/// A grey progressive `size`×`size` JPEG of `scans` AC scans, each nothing but
+/// end-of-band runs over every block (issue 18's many-scan file: ~25 bytes a scan).
+fn many_scan_jpeg(size: u16, scans: usize) -> Vec<u8> {
+    let [hi, lo] = size.to_be_bytes();
+    let mut jpeg = vec![0xFF, 0xD8];
+    jpeg.extend_from_slice(&[0xFF, 0xDB, 0x00, 0x43, 0x00]);
+    jpeg.extend_from_slice(&[1; 64]);
+    jpeg.extend_from_slice(&[0xFF, 0xC2, 0x00, 0x0B, 8, hi, lo, hi, lo, 1, 1, 0x11, 0]);
+    // One AC symbol, EOBRUN 14 (runs of 16,384 to 32,767 blocks), coded as the bit 0.
+    jpeg.extend_from_slice(&[0xFF, 0xC4, 0x00, 0x14, 0x10, 1]);
+    jpeg.extend_from_slice(&[0; 15]);
+    jpeg.push(0xE0);
+    let blocks = usize::from(size).div_ceil(8).pow(2);
+    let mut data = EntropyBits::new();
+    let mut left = blocks;
+    while left > 0 {
+        let run = left.clamp(16_384, 32_767);
+        data.put(0, 1);
+        data.put((run - 16_384) as u32, 14);
+        left = left.saturating_sub(run);
+    }
+    let data = data.finish();
+    for _ in 0..scans {
+        jpeg.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 1, 63, 0x00]);
+        jpeg.extend_from_slice(&data);
+    }
+    jpeg.extend_from_slice(&[0xFF, 0xD9]);
+    jpeg
+}
+
+/// Posts `image` raw and returns the status alone (for images that may be accepted).
+async fn status_of(function: &Greyscale<'_>, image: Vec<u8>) -> StatusCode {
+    let request = http::Request::builder()
+        .method(Method::POST)
+        .uri("/")
+        .header(header::CONTENT_TYPE, "image/jpeg")
+        .body(body::full(Bytes::from(image)))
+        .unwrap();
+    function.respond(request).await.status()
+}
+
+/// Issue 18's file: 4000×4000, 10,000 scans of end-of-band runs (about 300 KB). It
+/// took seconds of CPU (10 ms a scan in this debug build: 100 s); now its scans are
+/// counted before any is decoded, on either JPEG path.
+#[tokio::test]
+async fn a_jpeg_of_ten_thousand_scans_is_413_before_any_is_decoded() {
+    let jpeg = many_scan_jpeg(4000, 10_000);
+    assert!(jpeg.len() < 400_000, "{}", jpeg.len());
+    for mode in ["lossless", "reencode"] {
+        let got = refused(&function(&[("jpeg_mode", mode)]), jpeg.clone()).await;
+        assert_eq!(
+            got.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{mode}: {}",
+            got.error
+        );
+        assert!(got.error.contains("more than 1000 scans"), "{}", got.error);
+        assert!(
+            got.took < Duration::from_millis(500),
+            "{mode}: {:?}",
+            got.took
+        );
+    }
+}
+
+#[tokio::test]
+async fn max_scans_is_the_number_of_scans_allowed() {
+    let at_most_4 = function(&[("max_scans", "4")]);
+    assert_eq!(
+        status_of(&at_most_4, many_scan_jpeg(64, 4)).await,
+        StatusCode::OK
+    );
+    let got = refused(&at_most_4, many_scan_jpeg(64, 5)).await;
+    assert_eq!(got.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", got.error);
+}
+
+/// Under `max_scans`, but more walks over the image than any encoder makes: refused
+/// before the scan that takes it over (101 walks of a grey image here).
+#[tokio::test]
+async fn scans_that_walk_the_image_more_than_100_times_are_413() {
+    let function = function(&[]);
+    assert_eq!(
+        status_of(&function, many_scan_jpeg(256, 100)).await,
+        StatusCode::OK
+    );
+    let got = refused(&function, many_scan_jpeg(256, 101)).await;
+    assert_eq!(got.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", got.error);
+    assert!(got.error.contains("more than 100 times"), "{}", got.error);
+}
