@@ -21,7 +21,7 @@ mod worker;
 use bodies::Bodies;
 use bytes::Bytes;
 use journal::{FINISHED_KEPT, Finished, Job, Journal, JournalError};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -108,8 +108,9 @@ struct State {
     next_seq: u64,
     /// Bytes of the bodies of live calls, and of those being accepted.
     body_bytes: u64,
-    /// Calls being written to disk (counted against the capacity with those waiting).
-    accepting: usize,
+    /// Ids of the calls being written to disk: counted against the capacity with
+    /// those waiting, and held so that a second call with one of them is refused.
+    accepting: HashSet<String>,
 }
 
 /// How much the queue holds and does at once.
@@ -164,7 +165,7 @@ impl Queue {
             finished: VecDeque::new(),
             next_seq: replayed.next_seq,
             body_bytes: 0,
-            accepting: 0,
+            accepting: HashSet::new(),
         };
         for done in replayed.finished {
             state
@@ -216,16 +217,15 @@ impl Queue {
         }
         {
             let mut state = self.lock();
-            let waiting = state.ready.len() + state.delayed.len() + state.accepting;
+            let waiting = state.ready.len() + state.delayed.len() + state.accepting.len();
             if waiting >= self.capacity {
                 return Err(QueueError::Full(waiting));
             }
             // The id keys the call's status: a second call with it (anyone may send
-            // any X-Call-Id) must not overwrite the first's. `live` holds the calls
-            // being written, not yet in `calls`.
-            if state.calls.contains_key(&job.call_id)
-                || state.live.values().any(|j| j.call_id == job.call_id)
-            {
+            // any X-Call-Id) must not overwrite the first's. Every accepted call is in
+            // `calls` (queued, running or kept finished); those still being written are
+            // in `accepting`, reserved under this same lock.
+            if state.calls.contains_key(&job.call_id) || state.accepting.contains(&job.call_id) {
                 return Err(QueueError::CallIdInUse(job.call_id));
             }
             if state.body_bytes + len > self.capacity_bytes {
@@ -238,7 +238,7 @@ impl Queue {
             job.body_len = len;
             state.next_seq += 1;
             state.body_bytes += len;
-            state.accepting += 1;
+            state.accepting.insert(job.call_id.clone());
         }
         // fdatasync blocks: tell the runtime (it moves other tasks off this thread).
         let job = Arc::new(job);
@@ -259,7 +259,7 @@ impl Queue {
             }
         });
         let mut state = self.lock();
-        state.accepting -= 1;
+        state.accepting.remove(&job.call_id);
         if let Err((what, e)) = written {
             state.body_bytes -= len;
             drop(state);
