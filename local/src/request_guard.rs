@@ -173,10 +173,12 @@ pub fn check_json_body(method: &Method, headers: &HeaderMap) -> Result<(), Gatew
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    /// A header map of `pairs`, in order (repeated names kept): for this module's
+    /// tests and the proxy's.
+    pub(crate) fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (k, v) in pairs {
             map.append(

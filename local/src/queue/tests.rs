@@ -69,6 +69,11 @@ fn open(dir: &Path) -> Queue {
         bytes: 1 << 30,
         callbacks: 1,
     };
+    open_with(dir, limits)
+}
+
+/// A queue over `dir` with `limits`, one attempt per call, callbacks to loopback allowed.
+fn open_with(dir: &Path, limits: Limits) -> Queue {
     let retry = RetryPolicy {
         max_attempts: 1,
         initial_wait: Duration::from_secs(1),
@@ -237,13 +242,7 @@ fn bodies_wait_on_disk_not_in_the_journal_and_the_queue_is_bounded_by_bytes() {
             bytes: 100 << 10,
             callbacks: 1,
         };
-        let retry = RetryPolicy {
-            max_attempts: 1,
-            initial_wait: Duration::from_secs(1),
-            max_wait: Duration::from_secs(1),
-            codes: Vec::new(),
-        };
-        let queue = Queue::open(&dir, limits, retry, Callbacks::new(true).unwrap()).unwrap();
+        let queue = open_with(&dir, limits);
         queue.push(job("a"), body_of("a", 60 << 10)).await.unwrap();
         let full = queue
             .push(job("b"), body_of("b", 60 << 10))
