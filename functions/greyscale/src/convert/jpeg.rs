@@ -141,16 +141,23 @@ fn output_segments<'a>(
     out
 }
 
-/// A profile split into APP2 chunks (at most 65,519 bytes of profile each).
+/// A profile split into APP2 chunks (at most 65,519 bytes of profile each), numbered
+/// from 1 in one byte each: a profile that needs more than 255 chunks cannot be written
+/// and is left out (the pixels are grey already; the profile only describes them).
 fn icc_segments(profile: &[u8]) -> Vec<Segment<'static>> {
     let chunks: Vec<&[u8]> = profile.chunks(65_519).collect();
-    let total = chunks.len() as u8;
-    chunks
-        .iter()
-        .enumerate()
-        .map(|(i, chunk)| Segment {
+    let Ok(total) = u8::try_from(chunks.len()) else {
+        tracing::warn!(
+            bytes = profile.len(),
+            "ICC profile too large for 255 APP2 chunks: left out"
+        );
+        return Vec::new();
+    };
+    (1..=total)
+        .zip(chunks)
+        .map(|(number, chunk)| Segment {
             marker: 0xE2,
-            payload: [ICC, &[i as u8 + 1, total], chunk].concat().into(),
+            payload: [ICC, &[number, total], chunk].concat().into(),
         })
         .collect()
 }
@@ -173,4 +180,23 @@ fn replace_segments(jpeg: &[u8], segments: &[Segment]) -> Vec<u8> {
     }
     out.extend_from_slice(&jpeg[pos.min(jpeg.len())..]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icc_chunks_are_numbered_from_one_and_a_profile_past_255_chunks_is_left_out() {
+        let most = vec![7u8; 255 * 65_519];
+        let segments = icc_segments(&most);
+        assert_eq!(segments.len(), 255);
+        for (i, segment) in segments.iter().enumerate() {
+            let numbers = &segment.payload[ICC.len()..ICC.len() + 2];
+            assert_eq!(numbers, [i as u8 + 1, 255]);
+        }
+        // One byte more needs a 256th chunk, whose number would wrap to 0 (and the
+        // count to 0): nothing is written rather than a profile no reader accepts.
+        assert!(icc_segments(&vec![7u8; 255 * 65_519 + 1]).is_empty());
+    }
 }
