@@ -41,6 +41,7 @@ impl HttpError for Error {
                 // up, not damaged, so 413 as for pixels and frames, not 422.
                 ConvertError::TooManyPixels { .. }
                 | ConvertError::TooManyFrames(_)
+                | ConvertError::TooManyAnimationPixels { .. }
                 | ConvertError::TooManyScans(_)
                 | ConvertError::TooMuchWork(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 ConvertError::Corrupt(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -18,7 +18,7 @@ pub struct Settings {
     pub max_json_bytes: u64,
     /// `max_batch`: paths in one `{"paths": […]}` request (16).
     pub max_batch: usize,
-    /// `max_pixels`, `max_frames`, `max_scans`, `jpeg_quality`, `jpeg_mode`, `keep_gps`, `luma`,
+    /// `max_pixels`, `max_frames`, `max_animation_pixels`, `max_scans`, `jpeg_quality`, `jpeg_mode`, `keep_gps`, `luma`,
     /// `accept_partial_images`.
     pub convert: Options,
     /// `max_conversions` (default: what the memory limit holds, else the cores) and
@@ -36,6 +36,7 @@ pub const NAMES: &[&str] = &[
     "max_batch",
     "max_pixels",
     "max_frames",
+    "max_animation_pixels",
     "max_scans",
     "jpeg_quality",
     "jpeg_mode",
@@ -58,6 +59,8 @@ impl FunctionSettings for Settings {
                 max_frames: read
                     .parsed("max_frames", u64::from(defaults.limits.max_frames))
                     .min(u32::MAX.into()) as u32,
+                max_animation_pixels: read
+                    .parsed("max_animation_pixels", defaults.limits.max_animation_pixels),
                 max_scans: read
                     .parsed("max_scans", u64::from(defaults.limits.max_scans))
                     .min(u32::MAX.into()) as u32,

@@ -218,3 +218,59 @@ async fn scans_that_walk_the_image_more_than_100_times_are_413() {
     assert_eq!(got.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", got.error);
     assert!(got.error.contains("more than 100 times"), "{}", got.error);
 }
+
+/// An animation of `frames` frames of `side`×`side` palette indices, all zero: each
+/// frame's LZW data is encoded once and written `frames` times, so a GIF of hundreds
+/// of megapixels is a few hundred KB and quick to make.
+fn many_frame_gif(side: u16, frames: usize) -> Vec<u8> {
+    let palette = [255, 0, 0, 0, 0, 255];
+    let mut frame = gif::Frame {
+        width: side,
+        height: side,
+        buffer: vec![0u8; usize::from(side) * usize::from(side)].into(),
+        ..gif::Frame::default()
+    };
+    frame.make_lzw_pre_encoded();
+    let mut out = Vec::new();
+    {
+        let mut encoder = gif::Encoder::new(&mut out, side, side, &palette).unwrap();
+        for _ in 0..frames {
+            encoder.write_lzw_pre_encoded_frame(&frame).unwrap();
+        }
+    }
+    out
+}
+
+/// Issue 18: `max_pixels` is per frame, so 1,000 frames could hold 50 Gpx of LZW
+/// decode and encode. 300 frames of 1000×1000 (300 Mpx, over the 250 Mpx default) are
+/// refused from their headers, before the first frame is decoded.
+#[tokio::test]
+async fn an_animation_over_max_animation_pixels_is_413_before_a_frame_is_decoded() {
+    let gif = many_frame_gif(1000, 300);
+    assert!(gif.len() < 1 << 20, "{}", gif.len());
+    let got = refused(&function(&[]), gif).await;
+    assert_eq!(got.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", got.error);
+    assert!(
+        got.error.contains("more than 250000000 pixels"),
+        "{}",
+        got.error
+    );
+    // Decoding the 250 frames under the limit would take seconds; the header walk
+    // copies the file once.
+    assert!(got.took < Duration::from_millis(500), "{:?}", got.took);
+}
+
+#[tokio::test]
+async fn max_animation_pixels_is_the_sum_of_the_frames_allowed() {
+    let at_most = function(&[("max_animation_pixels", "40000")]);
+    assert_eq!(
+        status_of(&at_most, many_frame_gif(100, 4)).await,
+        StatusCode::OK
+    );
+    let got = refused(&at_most, many_frame_gif(100, 5)).await;
+    assert_eq!(got.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", got.error);
+    assert!(got.error.contains("first 5 frames"), "{}", got.error);
+    let few_frames = function(&[("max_frames", "3")]);
+    let got = refused(&few_frames, many_frame_gif(100, 4)).await;
+    assert!(got.error.contains("more than 3 frames"), "{}", got.error);
+}

@@ -1,6 +1,6 @@
 //! GIF: greyed by greying its palettes; frame data (palette indices) is copied as is.
 
-use super::{ConvertError, Options, check_pixels};
+use super::{ConvertError, Limits, Options, check_pixels};
 use crate::colour::grey_palette;
 use std::io::Cursor;
 
@@ -11,12 +11,12 @@ pub fn grey_gif(bytes: &[u8], options: &Options) -> Result<Vec<u8>, ConvertError
     decode_options.set_memory_limit(gif::MemoryLimit::Bytes(
         std::num::NonZeroU64::new(limits.max_pixels.max(1)).unwrap_or(std::num::NonZeroU64::MIN),
     ));
-    let gif_error = |e: gif::DecodingError| ConvertError::Corrupt(e.to_string());
     let mut decoder = decode_options
         .read_info(Cursor::new(bytes))
         .map_err(gif_error)?;
     let (width, height) = (decoder.width(), decoder.height());
     check_pixels(width.into(), height.into(), limits)?;
+    check_animation(bytes, limits)?;
     let global = decoder
         .global_palette()
         .map(|p| grey_palette(p, options.luma))
@@ -30,9 +30,6 @@ pub fn grey_gif(bytes: &[u8], options: &Options) -> Result<Vec<u8>, ConvertError
         let mut frames = 0u32;
         while let Some(frame) = decoder.read_next_frame().map_err(gif_error)? {
             frames += 1;
-            if frames > limits.max_frames {
-                return Err(ConvertError::TooManyFrames(limits.max_frames));
-            }
             // A frame must be non-empty and inside the logical screen; decoders (image's
             // among them) refuse anything else, so we must not pass it on.
             let fits = frame.width > 0
@@ -55,4 +52,35 @@ pub fn grey_gif(bytes: &[u8], options: &Options) -> Result<Vec<u8>, ConvertError
         }
     }
     Ok(out)
+}
+
+/// Refuses an animation over `max_frames`, or whose frames hold more than
+/// `max_animation_pixels` in all (decoding and encoding cost is per pixel of every
+/// frame; imgproxy limits frames × resolution the same way), before any frame is
+/// decoded: a walk over the frame headers that skips the LZW data.
+fn check_animation(bytes: &[u8], limits: &Limits) -> Result<(), ConvertError> {
+    let mut walk_options = gif::DecodeOptions::new();
+    walk_options.skip_frame_decoding(true);
+    let mut walk = walk_options
+        .read_info(Cursor::new(bytes))
+        .map_err(gif_error)?;
+    let (mut frames, mut pixels) = (0u32, 0u64);
+    while let Some(frame) = walk.next_frame_info().map_err(gif_error)? {
+        frames += 1;
+        if frames > limits.max_frames {
+            return Err(ConvertError::TooManyFrames(limits.max_frames));
+        }
+        pixels += u64::from(frame.width) * u64::from(frame.height);
+        if pixels > limits.max_animation_pixels {
+            return Err(ConvertError::TooManyAnimationPixels {
+                frames,
+                limit: limits.max_animation_pixels,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn gif_error(e: gif::DecodingError) -> ConvertError {
+    ConvertError::Corrupt(e.to_string())
 }

@@ -29,6 +29,9 @@ pub struct Limits {
     pub max_pixels: u64,
     /// `max_frames`: GIF frames above which an animation is refused (413).
     pub max_frames: u32,
+    /// `max_animation_pixels`: the pixels of all of a GIF's frames together above which
+    /// it is refused (413), before the frame that crosses it is decoded.
+    pub max_animation_pixels: u64,
     /// `max_scans`: JPEG scans above which a file is refused (413), before any is
     /// decoded: a progressive file of many near-empty scans costs a walk over the
     /// image per scan.
@@ -40,6 +43,8 @@ impl Default for Limits {
         Limits {
             max_pixels: 50_000_000,
             max_frames: 1000,
+            // Five times an image at `max_pixels`: a few seconds of LZW on one core.
+            max_animation_pixels: 250_000_000,
             // libjpeg-turbo's tools take `-maxscans`; its own fuzzers use 500. An encoder's
             // progressive script has 10 or so.
             max_scans: 1000,
@@ -100,6 +105,8 @@ pub enum ConvertError {
     },
     #[error("animation has more than {0} frames")]
     TooManyFrames(u32),
+    #[error("animation's first {frames} frames hold more than {limit} pixels in all")]
+    TooManyAnimationPixels { frames: u32, limit: u64 },
     #[error("JPEG has more than {0} scans")]
     TooManyScans(u32),
     /// Over a limit on the work an image's structure asks for (not its size).
