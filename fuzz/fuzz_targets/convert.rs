@@ -3,7 +3,7 @@
 //! image that decodes again, in the same format and size.
 #![no_main]
 
-use kernel::convert::{Limits, Options, greyscale};
+use greyfaas_image_kernel::{Limits, Options, greyscale};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -10,7 +10,7 @@
 
 use clap::Parser;
 use greyfaas_bench::{Corpus, quantile};
-use kernel::convert::{Options, greyscale};
+use greyfaas_image_kernel::{Options, greyscale};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;

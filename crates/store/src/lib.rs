@@ -7,7 +7,6 @@
 //!
 //! - [`config`]: endpoint, region, buckets and credentials (secret files first).
 //! - [`name`]: object names, paths and the hasher that makes names.
-//! - [`sniff`]: which image format some bytes are, from their magic bytes.
 //! - [`store`]: the S3 client (built once per process) and its operations.
 //! - `server` (feature `server`): an S3 server over a folder, for greyfaas and tests.
 //! - [`error`]: what can go wrong (the functions' shared API, `greyfaas-api`, says
@@ -18,13 +17,13 @@ pub mod error;
 pub mod name;
 #[cfg(feature = "server")]
 pub mod server;
-pub mod sniff;
 pub mod store;
 
 pub use config::{ConfigError, StoreConfig};
 pub use error::StoreError;
+/// Which image format stored bytes are (the `greyfaas-image-format` crate's).
+pub use greyfaas_image_format::ImageFormat;
 pub use name::{Area, NameHasher, ObjectName, ObjectPath, PathError};
-pub use sniff::ImageFormat;
 pub use store::{
     ByteRange, ListedObject, ObjectInfo, SOURCE_METADATA, Store, StoreSource, StoredObject,
 };

@@ -1,7 +1,7 @@
 //! Why greyscale could not answer, and the status each reason maps to.
 
-use crate::convert::ConvertError;
 use greyfaas_api::ApiError;
+use greyfaas_image_kernel::ConvertError;
 use greyfaas_store::PathError;
 use http::StatusCode;
 use openfaas_runtime::HttpError;

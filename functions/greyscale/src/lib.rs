@@ -7,20 +7,18 @@
 //!   would — to download the URL, then converts it.
 //! - `POST` an image (`image/*` or `application/octet-stream`, or any type when the body
 //!   is not JSON) answers the greyscale image itself, storing nothing.
+//!
+//! The image work itself is `greyfaas-image-kernel`'s (bytes in, bytes out); this crate
+//! reads requests, bounds how many conversions run at once (`slots`), and stores.
 
 mod chain;
-mod colour;
-pub mod convert;
-mod dct;
 mod error;
-mod exif;
-mod icc;
 pub mod settings;
 mod slots;
 
-use convert::Converted;
 pub use error::Error;
 use greyfaas_api::{self as api, ApiError};
+use greyfaas_image_kernel::{self as kernel, Converted};
 use greyfaas_store::{Area, ObjectPath, StoreSource};
 use http::{HeaderValue, Method, header};
 use openfaas_runtime::{CALL_ID, Function, FunctionSettings, Request, Response, body};
@@ -147,7 +145,7 @@ impl Greyscale<'_> {
     /// and cheap requests. The caller holds a conversion slot (`slots`).
     async fn convert(&self, bytes: bytes::Bytes) -> Result<Converted, Error> {
         let options = self.settings.convert;
-        on_blocking_pool(move || convert::greyscale(&bytes, &options)).await
+        on_blocking_pool(move || kernel::greyscale(&bytes, &options)).await
     }
 }
 
@@ -155,7 +153,7 @@ impl Greyscale<'_> {
 /// the log, and the caller gets [`Error::ConversionPanicked`], whose message is short
 /// and fixed — a panic's text (file paths, values from the image) is never sent.
 async fn on_blocking_pool<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, convert::ConvertError> + Send + 'static,
+    work: impl FnOnce() -> Result<T, kernel::ConvertError> + Send + 'static,
 ) -> Result<T, Error> {
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result.map_err(Error::from),

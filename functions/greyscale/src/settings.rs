@@ -1,7 +1,7 @@
 //! greyscale's limits and its gateway, read once from the environment.
 
-use crate::convert::{Limits, LumaMode, Options};
 use crate::slots::{Slots, cgroup_memory_limit, default_slots, worst_case_bytes};
+use greyfaas_image_kernel::{Limits, LumaMode, Options};
 use openfaas_runtime::{FunctionSettings, SettingReader};
 use std::time::Duration;
 

@@ -8,7 +8,7 @@
 //! worst case of one conversion at the pixel and size limits. Without a visible limit it
 //! is the number of cores.
 
-use crate::convert::Limits;
+use greyfaas_image_kernel::Limits;
 use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 

@@ -271,8 +271,8 @@ fn jpeg_mode_and_luma_are_read_by_their_words() {
         _ => None,
     });
     assert!(!s.convert.jpeg_lossless);
-    assert_eq!(s.convert.luma, handler::convert::LumaMode::Linear);
+    assert_eq!(s.convert.luma, greyfaas_image_kernel::LumaMode::Linear);
     let s = Settings::from_lookup(|name| (name == "jpeg_mode").then(|| "sideways".into()));
     assert!(s.convert.jpeg_lossless, "an unknown word keeps the default");
-    assert_eq!(s.convert.luma, handler::convert::LumaMode::Gamma);
+    assert_eq!(s.convert.luma, greyfaas_image_kernel::LumaMode::Gamma);
 }

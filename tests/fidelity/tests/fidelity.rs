@@ -2,8 +2,8 @@
 //! JPEG luma, truncated JPEGs, orientation 1–8 on JPEG, PNG and WebP, GPS stripping,
 //! and ICC profiles (real profiles from Debian's colord-data, which ./test installs).
 
+use greyfaas_image_kernel::{ConvertError, LumaMode, Options, greyscale};
 use greyfaas_testkit::corpus_file as corpus;
-use handler::convert::{ConvertError, LumaMode, Options, greyscale};
 use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageReader, imageops::FilterType};
 use std::io::Cursor;
 use std::path::PathBuf;

@@ -7,7 +7,7 @@ use crate::colour::{LumaMode, to_grey};
 use crate::dct::{self, Colour, JpegError, Segment};
 use crate::exif::{clean_exif, xmp_has_gps};
 use crate::icc::{self, Profile, curve_is_srgb};
-use greyfaas_store::ImageFormat;
+use greyfaas_image_format::ImageFormat;
 
 const EXIF: &[u8] = b"Exif\0\0";
 const XMP: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";

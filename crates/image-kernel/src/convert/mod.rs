@@ -20,7 +20,7 @@ mod jpeg;
 mod raster;
 
 pub use crate::colour::LumaMode;
-use greyfaas_store::ImageFormat;
+use greyfaas_image_format::ImageFormat;
 
 /// The limits every decode runs under.
 #[derive(Debug, Clone, Copy)]

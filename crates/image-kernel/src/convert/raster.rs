@@ -6,7 +6,7 @@ use super::{ConvertError, Limits, Options, check_pixels};
 use crate::colour::to_grey;
 use crate::exif::{clean_exif, clean_xmp};
 use crate::icc::{self, Profile, RgbProfile};
-use greyfaas_store::ImageFormat;
+use greyfaas_image_format::ImageFormat;
 use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageReader};
 use std::io::Cursor;
 
