@@ -8,12 +8,17 @@
 //! - `dct`: lossless JPEG greyscale in the DCT domain (the luma's coefficients kept).
 //! - `colour`: the greyscale formula; `icc`: RGB profiles applied to the pixels.
 //! - `exif`: EXIF and XMP carried to the output, GPS dropped unless asked.
+//! - [`Cancel`]: stops a conversion whose request has ended.
 
+mod cancel;
 mod colour;
 pub mod convert;
 mod dct;
 mod exif;
 mod icc;
 
-pub use convert::{ConvertError, Converted, Limits, LumaMode, Options, greyscale};
+pub use cancel::Cancel;
+pub use convert::{
+    ConvertError, Converted, Limits, LumaMode, Options, greyscale, greyscale_cancellable,
+};
 pub use greyfaas_image_format::ImageFormat;

@@ -46,6 +46,8 @@ impl HttpError for Error {
                 | ConvertError::TooMuchWork(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 ConvertError::Corrupt(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ConvertError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                // Seen only if a cancelled request is still answered (nobody waits).
+                ConvertError::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
             },
             Error::Chain(status, _) => *status,
             Error::Busy(_) => StatusCode::TOO_MANY_REQUESTS,

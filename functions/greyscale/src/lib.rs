@@ -18,12 +18,13 @@ mod slots;
 
 pub use error::Error;
 use greyfaas_api::{self as api, ApiError};
-use greyfaas_image_kernel::{self as kernel, Converted};
+use greyfaas_image_kernel::{self as kernel, Cancel, Converted};
 use greyfaas_store::{Area, ObjectPath, StoreSource};
 use http::{HeaderValue, Method, header};
 use openfaas_runtime::{CALL_ID, Function, FunctionSettings, Request, Response, body};
 use serde::Deserialize;
 use settings::Settings;
+use slots::Slot;
 use std::sync::LazyLock;
 
 /// The request body in JSON mode: exactly one of the three fields.
@@ -78,11 +79,11 @@ impl Function for Greyscale<'_> {
         };
         let bytes = body::read(req.into_body(), settings.max_image_bytes).await?;
         if declared_image || !api::looks_like_json(&bytes) {
-            let _slot = match early_slot {
+            let slot = match early_slot {
                 Some(slot) => slot,
                 None => settings.slots.acquire().await?,
             };
-            let converted = self.convert(bytes).await?;
+            let (converted, _slot) = self.convert(bytes, slot).await?;
             let mut response = http::Response::new(body::full(converted.bytes));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -125,9 +126,9 @@ impl Greyscale<'_> {
     async fn grey_stored(&self, path: &str) -> Result<ObjectPath, Error> {
         let path = ObjectPath::parse(path)?;
         let store = self.store.get()?;
-        let _slot = self.settings.slots.acquire().await?;
+        let slot = self.settings.slots.acquire().await?;
         let (bytes, _) = store.read(&path, self.settings.max_image_bytes).await?;
-        let converted = self.convert(bytes).await?;
+        let (converted, _slot) = self.convert(bytes, slot).await?;
         // The source goes into the result's metadata: the gallery shows them side by side.
         let result = store
             .put_derived(
@@ -142,10 +143,27 @@ impl Greyscale<'_> {
     }
 
     /// Converts on the blocking pool, so the async threads keep answering health checks
-    /// and cheap requests. The caller holds a conversion slot (`slots`).
-    async fn convert(&self, bytes: bytes::Bytes) -> Result<Converted, Error> {
+    /// and cheap requests. The conversion's thread holds `slot` while it works and hands
+    /// it back with the result (the caller keeps it until the result is stored). If this
+    /// future is dropped first — the client hung up, or `exec_timeout` fired — the
+    /// conversion is cancelled, and its slot comes free when its work has stopped.
+    async fn convert(&self, bytes: bytes::Bytes, slot: Slot) -> Result<(Converted, Slot), Error> {
         let options = self.settings.convert;
-        on_blocking_pool(move || kernel::greyscale(&bytes, &options)).await
+        let cancel_on_drop = CancelOnDrop(Cancel::new());
+        let cancel = cancel_on_drop.0.clone();
+        on_blocking_pool(move || {
+            kernel::greyscale_cancellable(&bytes, &options, &cancel).map(|done| (done, slot))
+        })
+        .await
+    }
+}
+
+/// Cancels a conversion when the request future that waits for it is dropped.
+struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }
 

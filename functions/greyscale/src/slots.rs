@@ -1,7 +1,10 @@
 //! How many conversions run at once (`max_conversions`), so that memory, not luck,
 //! bounds a burst of large images. A slot is taken before the input is read (from the
 //! request or the store) and held until the result is stored; a request that cannot
-//! get one within `conversion_wait` is answered 429, and its body is never read.
+//! get one within `conversion_wait` is answered 429, and its body is never read. A slot
+//! is owned, not borrowed: the conversion's thread holds it while it works, so a request
+//! that ends early (a hang-up, `exec_timeout`) frees its slot only once its CPU work
+//! has stopped, and `max_conversions` bounds the work really running.
 //!
 //! The default comes from the memory limit when the cgroup shows one (faasd and
 //! Kubernetes set it from `limits.memory`; faasd ignores CPU limits): the limit over the
@@ -9,8 +12,9 @@
 //! is the number of cores.
 
 use greyfaas_image_kernel::Limits;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Memory a conversion may need at the limits: a 16-bit RGBA decode (8 bytes per
 /// pixel), its 16-bit grey+alpha copy (4), the input and the encoded output.
@@ -46,9 +50,15 @@ pub fn cgroup_memory_limit() -> Option<u64> {
 /// The conversion slots of this process.
 #[derive(Debug)]
 pub struct Slots {
-    semaphore: Semaphore,
+    semaphore: Arc<Semaphore>,
     pub count: usize,
     wait: Duration,
+}
+
+/// One conversion slot, held until dropped (also on another thread).
+#[derive(Debug)]
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
 }
 
 /// No slot came free in time.
@@ -63,20 +73,21 @@ impl Slots {
     pub fn new(count: usize, wait: Duration) -> Slots {
         let count = count.max(1);
         Slots {
-            semaphore: Semaphore::new(count),
+            semaphore: Arc::new(Semaphore::new(count)),
             count,
             wait,
         }
     }
 
     /// Waits up to `conversion_wait` for a slot.
-    pub async fn acquire(&self) -> Result<SemaphorePermit<'_>, Busy> {
+    pub async fn acquire(&self) -> Result<Slot, Busy> {
         let busy = Busy {
             slots: self.count,
             wait: self.wait,
         };
-        match tokio::time::timeout(self.wait, self.semaphore.acquire()).await {
-            Ok(Ok(permit)) => Ok(permit),
+        let semaphore = Arc::clone(&self.semaphore);
+        match tokio::time::timeout(self.wait, semaphore.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Slot { _permit: permit }),
             _ => Err(busy),
         }
     }

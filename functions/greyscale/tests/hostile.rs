@@ -25,6 +25,16 @@ fn function(extra: &[(&str, &str)]) -> Greyscale<'static> {
     Greyscale::new(settings, StoreSource::FromEnv)
 }
 
+/// `image` posted raw, as `faas-cli invoke greyscale < file` does.
+fn raw_post(image: Vec<u8>) -> openfaas_runtime::Request {
+    http::Request::builder()
+        .method(Method::POST)
+        .uri("/")
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .body(body::full(Bytes::from(image)))
+        .unwrap()
+}
+
 /// What a refusal looked like, and how long it took.
 struct Refusal {
     status: StatusCode,
@@ -32,17 +42,10 @@ struct Refusal {
     took: Duration,
 }
 
-/// Posts `image` raw, as `faas-cli invoke greyscale < file` does, and expects a 4xx
-/// with a JSON `{"error": …}` body.
+/// Posts `image` raw and expects a 4xx with a JSON `{"error": …}` body.
 async fn refused(function: &Greyscale<'_>, image: Vec<u8>) -> Refusal {
-    let request = http::Request::builder()
-        .method(Method::POST)
-        .uri("/")
-        .header(header::CONTENT_TYPE, "application/octet-stream")
-        .body(body::full(Bytes::from(image)))
-        .unwrap();
     let started = Instant::now();
-    let response = function.respond(request).await;
+    let response = function.respond(raw_post(image)).await;
     let took = started.elapsed();
     let status = response.status();
     assert_eq!(
@@ -161,13 +164,7 @@ fn many_scan_jpeg(size: u16, scans: usize) -> Vec<u8> {
 
 /// Posts `image` raw and returns the status alone (for images that may be accepted).
 async fn status_of(function: &Greyscale<'_>, image: Vec<u8>) -> StatusCode {
-    let request = http::Request::builder()
-        .method(Method::POST)
-        .uri("/")
-        .header(header::CONTENT_TYPE, "image/jpeg")
-        .body(body::full(Bytes::from(image)))
-        .unwrap();
-    function.respond(request).await.status()
+    function.respond(raw_post(image)).await.status()
 }
 
 /// Issue 18's file: 4000×4000, 10,000 scans of end-of-band runs (about 300 KB). It
@@ -273,4 +270,86 @@ async fn max_animation_pixels_is_the_sum_of_the_frames_allowed() {
     let few_frames = function(&[("max_frames", "3")]);
     let got = refused(&few_frames, many_frame_gif(100, 4)).await;
     assert!(got.error.contains("more than 3 frames"), "{}", got.error);
+}
+
+/// Issue 18: a conversion checks its `Cancel` as it goes (here, before each frame), so
+/// one cancelled a tenth of the way through stops long before it would have ended.
+#[test]
+fn a_cancelled_conversion_stops_at_its_next_check() {
+    use greyfaas_image_kernel::{Cancel, ConvertError, Options, greyscale, greyscale_cancellable};
+    let gif = many_frame_gif(1000, 100);
+    let options = Options::default();
+    let started = Instant::now();
+    greyscale(&gif, &options).unwrap();
+    let whole = started.elapsed();
+
+    let cancel = Cancel::new();
+    let canceller = {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(whole / 10);
+            cancel.cancel();
+        })
+    };
+    let started = Instant::now();
+    let result = greyscale_cancellable(&gif, &options, &cancel);
+    let stopped = started.elapsed();
+    canceller.join().unwrap();
+    assert!(matches!(result, Err(ConvertError::Cancelled)), "{result:?}");
+    assert!(
+        stopped < whole / 2,
+        "stopped after {stopped:?} of {whole:?}"
+    );
+
+    // Cancelled before it starts, every format stops at its first check.
+    let png = {
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::new_rgb8(64, 64)
+            .write_to(&mut out, image::ImageFormat::Png)
+            .unwrap();
+        out.into_inner()
+    };
+    for image in [many_scan_jpeg(64, 2), png, many_frame_gif(16, 2)] {
+        let result = greyscale_cancellable(&image, &options, &cancel);
+        assert!(matches!(result, Err(ConvertError::Cancelled)), "{result:?}");
+    }
+}
+
+/// Issue 18: a request that ends (a hang-up, `exec_timeout`: its future is dropped)
+/// cancels its conversion, and its slot stays taken until the conversion's thread
+/// stops — not freed at the drop while the work goes on. Three 25 Mpx frames: the
+/// request is dropped inside the first, which runs to its end (the check is per frame);
+/// the slot comes free then, long before the other two frames would have been done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_ends_stops_its_conversion_and_holds_its_slot_until_then() {
+    let one = function(&[("max_conversions", "1"), ("conversion_wait", "1ms")]);
+    let animation = many_frame_gif(5000, 3);
+    let started = Instant::now();
+    assert_eq!(status_of(&one, animation.clone()).await, StatusCode::OK);
+    let whole = started.elapsed();
+
+    let dropped = tokio::time::timeout(whole / 6, one.respond(raw_post(animation))).await;
+    assert!(
+        dropped.is_err(),
+        "the conversion ended within {:?}",
+        whole / 6
+    );
+    let dropped_at = Instant::now();
+    let small = many_frame_gif(16, 1);
+    // The first frame is still being converted: its slot is taken.
+    assert_eq!(
+        status_of(&one, small.clone()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let freed = loop {
+        if status_of(&one, small.clone()).await == StatusCode::OK {
+            break dropped_at.elapsed();
+        }
+        assert!(dropped_at.elapsed() < whole * 2, "the slot never came free");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(
+        freed < whole / 2,
+        "the slot came free {freed:?} after the drop (the whole conversion: {whole:?})"
+    );
 }

@@ -1,10 +1,11 @@
 //! GIF: greyed by greying its palettes; frame data (palette indices) is copied as is.
 
 use super::{ConvertError, Limits, Options, check_pixels};
+use crate::cancel::Cancel;
 use crate::colour::grey_palette;
 use std::io::Cursor;
 
-pub fn grey_gif(bytes: &[u8], options: &Options) -> Result<Vec<u8>, ConvertError> {
+pub fn grey_gif(bytes: &[u8], options: &Options, cancel: &Cancel) -> Result<Vec<u8>, ConvertError> {
     let limits = &options.limits;
     let mut decode_options = gif::DecodeOptions::new();
     decode_options.set_color_output(gif::ColorOutput::Indexed);
@@ -28,7 +29,11 @@ pub fn grey_gif(bytes: &[u8], options: &Options) -> Result<Vec<u8>, ConvertError
             gif::Encoder::new(&mut out, width, height, &global).map_err(encode_error)?;
         encoder.set_repeat(decoder.repeat()).map_err(encode_error)?;
         let mut frames = 0u32;
-        while let Some(frame) = decoder.read_next_frame().map_err(gif_error)? {
+        loop {
+            cancel.check()?;
+            let Some(frame) = decoder.read_next_frame().map_err(gif_error)? else {
+                break;
+            };
             frames += 1;
             // A frame must be non-empty and inside the logical screen; decoders (image's
             // among them) refuse anything else, so we must not pass it on.

@@ -3,6 +3,7 @@
 
 use super::raster::{apply_profile, decode};
 use super::{ConvertError, Options};
+use crate::cancel::Cancel;
 use crate::colour::{LumaMode, to_grey};
 use crate::dct::{self, Colour, JpegError, Segment};
 use crate::exif::{clean_exif, xmp_has_gps};
@@ -32,11 +33,16 @@ impl From<JpegError> for ConvertError {
             },
             JpegError::TooManyScans(limit) => ConvertError::TooManyScans(limit),
             JpegError::TooMuchScanWork { .. } => ConvertError::TooMuchWork(e.to_string()),
+            JpegError::Cancelled => ConvertError::Cancelled,
         }
     }
 }
 
-pub fn grey_jpeg(bytes: &[u8], options: &Options) -> Result<Vec<u8>, ConvertError> {
+pub fn grey_jpeg(
+    bytes: &[u8],
+    options: &Options,
+    cancel: &Cancel,
+) -> Result<Vec<u8>, ConvertError> {
     let lossless = options.jpeg_lossless && options.luma == LumaMode::Gamma;
     let limits = dct::Limits {
         max_pixels: options.limits.max_pixels,
@@ -44,7 +50,7 @@ pub fn grey_jpeg(bytes: &[u8], options: &Options) -> Result<Vec<u8>, ConvertErro
     };
     // Every JPEG is read here first, whichever path converts it: the scan limits hold
     // on the re-encode path too.
-    let jpeg = dct::read(bytes, &limits, lossless)?;
+    let jpeg = dct::read(bytes, &limits, lossless, cancel)?;
     if jpeg.truncated && !options.accept_partial {
         return Err(JpegError::Truncated.into());
     }
@@ -61,12 +67,16 @@ pub fn grey_jpeg(bytes: &[u8], options: &Options) -> Result<Vec<u8>, ConvertErro
             _ => None,
         };
         let segments = output_segments(&jpeg.segments, icc_out, options.keep_gps);
+        cancel.check()?;
         return Ok(dct::write_grey(luma, jpeg.width, jpeg.height, &segments)?);
     }
     // Re-encode: through the pixels, greyed via the profile.
+    cancel.check()?;
     let decoded = decode(bytes, ImageFormat::Jpeg, &options.limits)?;
+    cancel.check()?;
     let (rgb_profile, icc_out) = apply_profile(icc);
     let grey = to_grey(decoded.image, rgb_profile.as_deref(), options.luma).to_luma8();
+    cancel.check()?;
     let mut out = Vec::with_capacity(grey.len() / 4);
     let (w, h) = (grey.width() as u16, grey.height() as u16);
     jpeg_encoder::Encoder::new(&mut out, options.jpeg_quality)

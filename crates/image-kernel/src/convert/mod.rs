@@ -19,6 +19,7 @@ mod gif;
 mod jpeg;
 mod raster;
 
+use crate::cancel::{Cancel, Cancelled};
 pub use crate::colour::LumaMode;
 use greyfaas_image_format::ImageFormat;
 
@@ -118,15 +119,36 @@ pub enum ConvertError {
     Unsupported(String),
     #[error("cannot encode the result: {0}")]
     Encode(String),
+    /// Stopped through its [`Cancel`]: nobody waits for the result any more.
+    #[error("the conversion was stopped: its request ended")]
+    Cancelled,
+}
+
+impl From<Cancelled> for ConvertError {
+    fn from(_: Cancelled) -> Self {
+        ConvertError::Cancelled
+    }
 }
 
 /// Converts `bytes` to greyscale in their own format.
 pub fn greyscale(bytes: &[u8], options: &Options) -> Result<Converted, ConvertError> {
+    greyscale_cancellable(bytes, options, &Cancel::new())
+}
+
+/// [`greyscale`], stopped with [`ConvertError::Cancelled`] soon after `cancel` is
+/// cancelled (see [`Cancel`] for how soon).
+pub fn greyscale_cancellable(
+    bytes: &[u8],
+    options: &Options,
+    cancel: &Cancel,
+) -> Result<Converted, ConvertError> {
     let format = ImageFormat::sniff(bytes).ok_or(ConvertError::NotImage)?;
     let bytes = match format {
-        ImageFormat::Gif => gif::grey_gif(bytes, options)?,
-        ImageFormat::Jpeg => jpeg::grey_jpeg(bytes, options)?,
-        ImageFormat::Png | ImageFormat::Webp => raster::grey_raster(bytes, format, options)?,
+        ImageFormat::Gif => gif::grey_gif(bytes, options, cancel)?,
+        ImageFormat::Jpeg => jpeg::grey_jpeg(bytes, options, cancel)?,
+        ImageFormat::Png | ImageFormat::Webp => {
+            raster::grey_raster(bytes, format, options, cancel)?
+        }
     };
     Ok(Converted { bytes, format })
 }

@@ -3,6 +3,7 @@
 //! their ICC profile, and encoded with the metadata that travels.
 
 use super::{ConvertError, Limits, Options, check_pixels};
+use crate::cancel::Cancel;
 use crate::colour::to_grey;
 use crate::exif::{clean_exif, clean_xmp};
 use crate::icc::{self, Profile, RgbProfile};
@@ -74,10 +75,13 @@ pub fn grey_raster(
     bytes: &[u8],
     format: ImageFormat,
     options: &Options,
+    cancel: &Cancel,
 ) -> Result<Vec<u8>, ConvertError> {
     let decoded = decode(bytes, format, &options.limits)?;
+    cancel.check()?;
     let (profile, icc) = apply_profile(decoded.icc);
     let grey = to_grey(decoded.image, profile.as_deref(), options.luma);
+    cancel.check()?;
     let exif = decoded
         .exif
         .as_deref()

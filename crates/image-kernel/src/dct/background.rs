@@ -9,6 +9,7 @@ use super::frame::Blocks;
 use super::frame::Component;
 use super::huffman::{BitReader, DecodeTable};
 use super::scan::SingleScan;
+use crate::cancel::Cancel;
 use std::sync::mpsc;
 use std::thread::{self, Scope, ScopedJoinHandle};
 
@@ -31,6 +32,7 @@ pub struct Job {
 pub struct Background<'scope, 'env> {
     scope: &'scope Scope<'scope, 'env>,
     data: &'env [u8],
+    cancel: Cancel,
     runner: Runner<'scope>,
 }
 
@@ -47,10 +49,11 @@ enum Runner<'scope> {
 }
 
 impl<'scope, 'env> Background<'scope, 'env> {
-    pub fn new(scope: &'scope Scope<'scope, 'env>, data: &'env [u8]) -> Self {
+    pub fn new(scope: &'scope Scope<'scope, 'env>, data: &'env [u8], cancel: &Cancel) -> Self {
         Background {
             scope,
             data,
+            cancel: cancel.clone(),
             runner: Runner::Idle,
         }
     }
@@ -59,10 +62,11 @@ impl<'scope, 'env> Background<'scope, 'env> {
         let data = self.data;
         if let Runner::Idle = self.runner {
             let (jobs, queue) = mpsc::channel();
+            let cancel = self.cancel.clone();
             let worker = move || {
                 let mut verifier = Verifier::default();
                 for job in queue {
-                    if !verifier.take(data, job) {
+                    if !verifier.take(data, job, &cancel) {
                         break;
                     }
                 }
@@ -77,7 +81,7 @@ impl<'scope, 'env> Background<'scope, 'env> {
             // A send fails only once the worker has stopped at a scan that is not
             // whole, and then its verdict is already known.
             Runner::Thread { jobs, .. } => drop(jobs.send(job)),
-            Runner::Here(verifier) => drop(verifier.take(data, job)),
+            Runner::Here(verifier) => drop(verifier.take(data, job, &self.cancel)),
             Runner::Idle => {} // started above
         }
     }
@@ -98,7 +102,7 @@ impl<'scope, 'env> Background<'scope, 'env> {
     }
 }
 
-/// Decodes jobs in order until one is not whole or is corrupt.
+/// Decodes jobs in order until one is not whole or is corrupt, or the read is cancelled.
 struct Verifier {
     /// Each component's blocks, once handed over.
     blocks: [Option<Blocks>; 4],
@@ -116,8 +120,12 @@ impl Default for Verifier {
 
 impl Verifier {
     /// Decodes `job` unless a verdict is already in; `false` once one is.
-    fn take(&mut self, data: &[u8], job: Job) -> bool {
+    fn take(&mut self, data: &[u8], job: Job, cancel: &Cancel) -> bool {
         if !matches!(self.verdict, Ok(true)) {
+            return false;
+        }
+        if let Err(cancelled) = cancel.check() {
+            self.verdict = Err(cancelled.into());
             return false;
         }
         let kept = &mut self.blocks[job.index];

@@ -45,6 +45,14 @@ pub enum JpegError {
     TooManyScans(u32),
     #[error("the JPEG's scans visit its blocks more than {limit} times each on average")]
     TooMuchScanWork { limit: u64 },
+    #[error("the read was cancelled")]
+    Cancelled,
+}
+
+impl From<crate::cancel::Cancelled> for JpegError {
+    fn from(_: crate::cancel::Cancelled) -> Self {
+        JpegError::Cancelled
+    }
 }
 
 /// An APPn or COM segment: its marker byte (0xE0–0xEF, 0xFE) and payload.

@@ -11,6 +11,7 @@ use super::huffman::{BitReader, DecodeTable};
 use super::limits::{Limits, ScanWork, count_scans};
 use super::scan::{Scan, SingleScan, Tables};
 use super::{JpegError, Segment};
+use crate::cancel::Cancel;
 use std::thread;
 
 /// How the components are to be read.
@@ -51,14 +52,19 @@ pub struct Jpeg<'a> {
 /// it is at full resolution. The limits are checked before the work they bound: the
 /// pixels before anything is allocated, the scan count before any scan is decoded, and
 /// the blocks the scans visit before each scan (module `limits`).
-pub fn read<'a>(data: &'a [u8], limits: &Limits, keep_luma: bool) -> Result<Jpeg<'a>, JpegError> {
+pub fn read<'a>(
+    data: &'a [u8],
+    limits: &Limits,
+    keep_luma: bool,
+    cancel: &Cancel,
+) -> Result<Jpeg<'a>, JpegError> {
     let scans = count_scans(data, limits.max_scans);
     if scans > limits.max_scans {
         return Err(JpegError::TooManyScans(limits.max_scans));
     }
     thread::scope(|scope| {
-        let mut background = Background::new(scope, data);
-        let read = read_markers(data, limits.max_pixels, keep_luma, &mut background);
+        let mut background = Background::new(scope, data, cancel);
+        let read = read_markers(data, limits.max_pixels, keep_luma, cancel, &mut background);
         // The scans sent to the background all come before wherever reading stopped,
         // so their verdict goes first.
         let whole = background.finish()?;
@@ -74,6 +80,7 @@ fn read_markers<'a>(
     data: &'a [u8],
     max_pixels: u64,
     keep_luma: bool,
+    cancel: &Cancel,
     background: &mut Background<'_, 'a>,
 ) -> Result<Jpeg<'a>, JpegError> {
     if !data.starts_with(&[0xFF, 0xD8]) {
@@ -174,6 +181,7 @@ fn read_markers<'a>(
                 if let Some(work) = work.as_mut() {
                     work.add(&scan, f)?;
                 }
+                cancel.check()?;
                 let coded = Coded {
                     data,
                     start: pos,
