@@ -172,6 +172,17 @@ fn the_admin_api_refuses_what_a_foreign_page_could_send() {
     let (status, _) = post_secret("s3-secret-key", &[("content-type", "application/json")]);
     assert_eq!(status, 400);
     assert_ne!(std::fs::read(secrets.join("s3-secret-key")).unwrap(), b"x");
+
+    // A link planted in the secrets folder is refused as the client's to fix (400, not
+    // a 500), and its target is left as it was.
+    let target = up.data_dir.join("not-a-secret");
+    std::fs::write(&target, "precious").unwrap();
+    std::os::unix::fs::symlink(&target, secrets.join("planted")).unwrap();
+    let (status, body) = post_secret("planted", &[("content-type", "application/json")]);
+    assert_eq!(status, 400, "{body}");
+    let error = serde_json::from_str::<Value>(&body).unwrap()["error"].to_string();
+    assert!(error.contains("symbolic link"), "{error}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
 }
 
 #[test]

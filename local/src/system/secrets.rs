@@ -9,6 +9,7 @@
 
 use crate::error::GatewayError;
 use crate::metrics::NAMESPACE;
+use crate::secret_file::SecretFileError;
 use http::{Method, StatusCode};
 use openfaas_runtime::{Request, Response, body};
 use serde::Deserialize;
@@ -79,7 +80,14 @@ pub async fn route(dir: &Path, req: Request) -> Result<Response, GatewayError> {
             };
             crate::secret_file::ensure_dir(dir)
                 .and_then(|()| crate::secret_file::write(&path, &value))
-                .map_err(|e| GatewayError::Internal(format!("{}: {e}", path.display())))?;
+                .map_err(|e| match e {
+                    // What is at the path is not a file greyfaas may write: the admin's
+                    // to remove, not a failure of ours.
+                    SecretFileError::Link(_) | SecretFileError::NotAFile(_) => {
+                        GatewayError::BadRequest(e.to_string())
+                    }
+                    e => GatewayError::Internal(format!("{}: {e}", path.display())),
+                })?;
             tracing::info!(secret = %secret.name, "secret written");
             Ok(body::empty_with(StatusCode::OK))
         }
