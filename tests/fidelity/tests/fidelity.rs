@@ -471,3 +471,39 @@ fn an_icc_tagged_image_converts_per_its_profile() {
     );
     assert!(icc_of(&convert(&srgb)).is_none());
 }
+
+/// The corpus GIF (a photo quantised to 256 colours): its greyscale result is no bigger
+/// than the input (colours that become one grey share a palette entry), and shows
+/// exactly the grey of every input pixel.
+#[test]
+fn the_corpus_gif_turns_grey_without_growing() {
+    let input = corpus("gif_coffee_600x400.gif");
+    let output = convert(&input);
+    assert!(
+        output.len() <= input.len(),
+        "{} bytes from {}",
+        output.len(),
+        input.len()
+    );
+    let rgba = |bytes: &[u8]| {
+        let mut options = gif::DecodeOptions::new();
+        options.set_color_output(gif::ColorOutput::RGBA);
+        let mut decoder = options.read_info(std::io::Cursor::new(bytes)).unwrap();
+        let mut frames = Vec::new();
+        while let Some(frame) = decoder.read_next_frame().unwrap() {
+            frames.push((frame.delay, frame.buffer.to_vec()));
+        }
+        frames
+    };
+    let (before, after) = (rgba(&input), rgba(&output));
+    assert_eq!(before.len(), after.len(), "frames");
+    for ((delay_in, pixels_in), (delay_out, pixels_out)) in before.iter().zip(&after) {
+        assert_eq!(delay_in, delay_out);
+        for (b, a) in pixels_in.chunks(4).zip(pixels_out.chunks(4)) {
+            let y =
+                ((2126 * u32::from(b[0]) + 7152 * u32::from(b[1]) + 722 * u32::from(b[2]) + 5000)
+                    / 10000) as u8;
+            assert_eq!(a, [y, y, y, b[3]]);
+        }
+    }
+}

@@ -292,6 +292,59 @@ mod tests {
         ));
     }
 
+    /// Greys that repeat share one palette entry; a transparent index whose grey an
+    /// opaque colour also has keeps its own, so no opaque pixel turns transparent.
+    #[test]
+    fn gif_colours_of_one_grey_share_an_entry_and_transparency_stays_apart() {
+        // Entries 0 and 1 are one grey, as are 2 and 3; 4 is transparent and has
+        // entry 0's grey; 5 is its own grey.
+        let palette = [
+            90, 90, 90, 90, 90, 90, 200, 10, 10, 200, 10, 10, 90, 90, 90, 0, 0, 255,
+        ];
+        let buffer: Vec<u8> = (0..48).map(|i| (i % 6) as u8).collect();
+        let mut gif_bytes = Vec::new();
+        {
+            let mut encoder = ::gif::Encoder::new(&mut gif_bytes, 8, 6, &palette).unwrap();
+            let frame = ::gif::Frame {
+                width: 8,
+                height: 6,
+                transparent: Some(4),
+                buffer: buffer.clone().into(),
+                ..::gif::Frame::default()
+            };
+            encoder.write_frame(&frame).unwrap();
+        }
+        let out = greyscale(&gif_bytes, &Options::default()).unwrap();
+        let mut indexed = ::gif::DecodeOptions::new();
+        indexed.set_color_output(::gif::ColorOutput::Indexed);
+        let mut decoder = indexed.read_info(Cursor::new(&out.bytes)).unwrap();
+        let frame = decoder.read_next_frame().unwrap().unwrap().clone();
+        let mut used: Vec<u8> = frame.buffer.to_vec();
+        used.sort_unstable();
+        used.dedup();
+        assert_eq!(
+            used.len(),
+            4,
+            "four entries: two shared greys, transparent, blue's grey"
+        );
+        let transparent = frame.transparent.expect("transparency kept");
+        for (old, new) in buffer.iter().zip(frame.buffer.iter()) {
+            assert_eq!(*old == 4, *new == transparent, "index {old} became {new}");
+        }
+        // And as a decoder shows it: the same greys, transparent exactly where it was.
+        let rgba = |bytes: &[u8]| {
+            let mut options = ::gif::DecodeOptions::new();
+            options.set_color_output(::gif::ColorOutput::RGBA);
+            let mut decoder = options.read_info(Cursor::new(bytes)).unwrap();
+            decoder.read_next_frame().unwrap().unwrap().buffer.to_vec()
+        };
+        let (before, after) = (rgba(&gif_bytes), rgba(&out.bytes));
+        for (b, a) in before.chunks(4).zip(after.chunks(4)) {
+            assert_eq!(a[3], b[3], "alpha");
+            assert!(a[0] == a[1] && a[1] == a[2], "grey");
+        }
+    }
+
     /// Found by the `convert` fuzz target: a frame outside the logical screen used to be
     /// copied into an output no decoder accepts.
     #[test]
