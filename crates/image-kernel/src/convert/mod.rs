@@ -7,8 +7,9 @@
 //!   CMYK/YCCK/RGB JPEGs, `luma=linear` and `jpeg_mode=reencode` decode and re-encode
 //!   at `jpeg_quality`. A truncated JPEG is refused unless `accept_partial_images`.
 //! - PNG → L8, LA8, L16 or LA16: alpha and 16-bit depth are kept.
-//! - GIF → GIF with every palette mapped to grey: all frames, delays, loops and
-//!   transparency stay exactly as they were, and no pixel is re-quantised.
+//! - GIF → GIF with every palette mapped to grey and its equal greys merged: all
+//!   frames, delays, loops and transparency stay exactly as they were, and no pixel is
+//!   re-quantised.
 //! - WebP → lossless WebP (L8, or LA8 with alpha); the pure-Rust encoder has no lossy mode.
 //!
 //! EXIF (orientation included) and XMP travel to the output, without GPS position
