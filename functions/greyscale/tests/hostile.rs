@@ -353,3 +353,202 @@ async fn a_request_that_ends_stops_its_conversion_and_holds_its_slot_until_then(
         "the slot came free {freed:?} after the drop (the whole conversion: {whole:?})"
     );
 }
+
+/// The greyscale function's own binary, serving on loopback, for what only a process
+/// shows: the CPU time it spends (`/proc/<pid>/stat`), and real hang-ups.
+struct Replica {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Replica {
+    async fn start(env: &[(&str, &str)]) -> Replica {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let secrets =
+            std::env::temp_dir().join(format!("greyscale-replica-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&secrets).unwrap();
+        for key in ["s3-access-key", "s3-secret-key"] {
+            std::fs::write(secrets.join(key), "test").unwrap();
+        }
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_greyscale"))
+            .env("port", port.to_string())
+            .env("metrics_port", "0")
+            .env("bind_address", "127.0.0.1")
+            .env("secret_mount_path", &secrets)
+            // Raw posts never reach the store; nothing listens here.
+            .env("s3_endpoint", "http://127.0.0.1:9")
+            .env("RUST_LOG", "warn")
+            .env("exec_timeout", "120s")
+            .env("write_timeout", "120s")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let replica = Replica {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let health = format!("{}/_/health", replica.url);
+        let started = Instant::now();
+        while !reqwest::get(&health)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "greyscale did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        replica
+    }
+
+    /// The CPU time (user + system) the replica has used so far.
+    fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name, which is in parentheses and may hold spaces:
+        // state is field 3, utime 14 and stime 15.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<u64> = after_name
+            .split(' ')
+            .skip(11)
+            .take(2)
+            .map(|f| f.parse().unwrap())
+            .collect();
+        Duration::from_secs_f64((fields[0] + fields[1]) as f64 / clock_ticks_per_second())
+    }
+
+    /// Posts `image` raw; None when `hang_up_after` passes first and the client hangs up.
+    async fn post(
+        &self,
+        image: Vec<u8>,
+        hang_up_after: Duration,
+    ) -> Option<(StatusCode, serde_json::Value)> {
+        let client = reqwest::Client::builder()
+            .timeout(hang_up_after)
+            .build()
+            .unwrap();
+        let response = client
+            .post(&self.url)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(image)
+            .send()
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(err) if err.is_timeout() => return None,
+            Err(err) => panic!("{err}"),
+        };
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+        let bytes = response.bytes().await.unwrap();
+        Some((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        ))
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Issue 18, through the replica's process: each hostile file is refused with a 4xx and
+/// a JSON error for a few milliseconds of CPU, not the seconds (or minutes) its
+/// decoding would take.
+#[tokio::test]
+async fn hostile_images_cost_the_replica_next_to_no_cpu() {
+    let replica = Replica::start(&[]).await;
+    let hostile = [
+        (
+            "10,000 scans",
+            many_scan_jpeg(4000, 10_000),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "a bad Huffman table",
+            bad_dht_jpeg(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "300 Mpx of frames",
+            many_frame_gif(1000, 300),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (what, image, status) in hostile {
+        let before = replica.cpu();
+        let (got, body) = replica
+            .post(image, Duration::from_secs(30))
+            .await
+            .expect("an answer");
+        let spent = replica.cpu() - before;
+        assert_eq!(got, status, "{what}: {body}");
+        assert!(body["error"].is_string(), "{what}: {body}");
+        assert!(
+            spent < Duration::from_millis(300),
+            "{what}: {spent:?} of CPU"
+        );
+    }
+}
+
+/// Issue 18, through the replica's process: a client that hangs up mid-conversion
+/// stops the work within a second (the conversion checks its cancel flag per frame),
+/// where it used to run to its end. The animation is sized so that converting it
+/// whole would take at least 8 s of this build's CPU.
+#[tokio::test]
+async fn a_client_that_hangs_up_stops_the_replicas_work_within_a_second() {
+    let replica = Replica::start(&[
+        ("max_frames", "20000"),
+        ("max_animation_pixels", "20000000000"),
+    ])
+    .await;
+    let before = replica.cpu();
+    let (status, _) = replica
+        .post(many_frame_gif(1000, 10), Duration::from_secs(60))
+        .await
+        .expect("an answer");
+    assert_eq!(status, StatusCode::OK);
+    let per_frame = (replica.cpu() - before) / 10;
+    let frames = (Duration::from_secs(8).as_secs_f64() / per_frame.as_secs_f64().max(1e-4))
+        .ceil()
+        .clamp(10.0, 20_000.0) as usize;
+
+    let before = replica.cpu();
+    let answer = replica
+        .post(many_frame_gif(1000, frames), Duration::from_secs(1))
+        .await;
+    assert!(
+        answer.is_none(),
+        "{frames} frames converted within a second"
+    );
+    let at_hang_up = replica.cpu();
+    assert!(
+        at_hang_up - before > Duration::from_millis(300),
+        "the conversion was not running: {:?} of CPU",
+        at_hang_up - before
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let a_second_later = replica.cpu();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = replica.cpu() - a_second_later;
+    assert!(
+        after < Duration::from_millis(100),
+        "still converting a second after the hang-up: {after:?} of CPU in the next second \
+         ({frames} frames of {per_frame:?} each)"
+    );
+}
