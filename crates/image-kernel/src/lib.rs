@@ -9,6 +9,8 @@
 //! - `colour`: the greyscale formula; `icc`: RGB profiles applied to the pixels.
 //! - `exif`: EXIF and XMP carried to the output, GPS dropped unless asked.
 //! - [`Cancel`]: stops a conversion whose request has ended.
+//! - [`jpeg_coefficients`]: the lossless path's JPEG reader and writer on their own,
+//!   for the fuzz target that drives them directly.
 
 mod cancel;
 mod colour;
@@ -20,5 +22,14 @@ mod icc;
 pub use cancel::Cancel;
 pub use convert::{
     ConvertError, Converted, Limits, LumaMode, Options, greyscale, greyscale_cancellable,
+    peak_bytes,
 };
 pub use greyfaas_image_format::ImageFormat;
+
+/// The lossless JPEG path's two halves: [`read`](jpeg_coefficients::read) a JPEG to its
+/// quantised coefficients under the limits, [`write_grey`](jpeg_coefficients::write_grey)
+/// the luma back as a one-component JPEG. [`greyscale`] is the way to convert; this is
+/// for tests and fuzzing of the coefficient reader alone.
+pub mod jpeg_coefficients {
+    pub use crate::dct::{Colour, Jpeg, JpegError, Limits, Luma, Segment, read, write_grey};
+}

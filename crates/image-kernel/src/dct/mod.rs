@@ -20,8 +20,8 @@ mod read;
 mod scan;
 mod write;
 
-pub use limits::Limits;
-pub use read::{Colour, read};
+pub use limits::{Limits, frame_size};
+pub use read::{Colour, Jpeg, Luma, read};
 pub use write::write_grey;
 
 use std::borrow::Cow;
