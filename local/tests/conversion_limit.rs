@@ -1,5 +1,5 @@
-//! greyscale under a burst of large images: `max_conversions` bounds its memory (the
-//! others wait, unread), and a request that waits longer than `conversion_wait` gets a
+//! greyscale under a burst of large images: `memory_budget` bounds its memory (the
+//! others wait for their share), and a request that waits longer than `conversion_wait` gets a
 //! JSON 429. The function process runs alone here, on loopback, converting posted
 //! images (no store needed); peak memory is the kernel's VmHWM for the process.
 
@@ -76,18 +76,25 @@ impl Drop for Greyscale {
 }
 
 #[test]
-fn a_burst_of_large_images_is_bounded_by_max_conversions() {
+fn a_burst_of_large_images_is_bounded_by_the_memory_budget() {
     let image = large_png();
+    let needed = greyfaas_image_kernel::peak_bytes(&image, &Default::default()).unwrap();
+    let budget = |conversions: u64| (needed * conversions + needed / 2).to_string();
 
-    // One conversion alone: the memory one slot costs.
-    let alone = Greyscale::start(&[("max_conversions", "1")]);
+    // One conversion alone: the memory it costs.
+    let alone = Greyscale::start(&[("max_conversions", "3"), ("memory_budget", &budget(3))]);
     let results = alone.burst(1, &image);
     assert_eq!(results[0].0, 200);
     let one = alone.peak_rss();
     drop(alone);
 
-    // Three at once with one slot: they queue, and the peak stays near one conversion's.
-    let limited = Greyscale::start(&[("max_conversions", "1"), ("conversion_wait", "300s")]);
+    // Three at once, three slots, a budget that holds one: they queue, and the peak
+    // stays near one conversion's.
+    let limited = Greyscale::start(&[
+        ("max_conversions", "3"),
+        ("memory_budget", &budget(1)),
+        ("conversion_wait", "300s"),
+    ]);
     let started = Instant::now();
     let results = limited.burst(3, &image);
     assert!(
@@ -97,23 +104,24 @@ fn a_burst_of_large_images_is_bounded_by_max_conversions() {
     );
     let bounded = limited.peak_rss();
     eprintln!(
-        "one conversion: peak {} MB; 3 at once, 1 slot: peak {} MB in {:?}",
+        "one conversion (estimate {} MB): peak {} MB; 3 at once, budget for 1: peak {} MB in {:?}",
+        needed >> 20,
         one >> 20,
         bounded >> 20,
         started.elapsed()
     );
     assert!(
         bounded < one * 3 / 2,
-        "peak {bounded} with one slot vs {one} for one image"
+        "peak {bounded} with a budget for one vs {one} for one image"
     );
     drop(limited);
 
-    // The same burst with three slots needs more: the bound above is the slots' doing.
-    let unlimited = Greyscale::start(&[("max_conversions", "3")]);
+    // The same burst with a budget for three needs more: the bound above is the budget's doing.
+    let unlimited = Greyscale::start(&[("max_conversions", "3"), ("memory_budget", &budget(3))]);
     let results = unlimited.burst(3, &image);
     assert!(results.iter().all(|r| r.0 == 200));
     let unbounded = unlimited.peak_rss();
-    eprintln!("3 at once, 3 slots: peak {} MB", unbounded >> 20);
+    eprintln!("3 at once, budget for 3: peak {} MB", unbounded >> 20);
     assert!(unbounded > bounded * 3 / 2, "{unbounded} vs {bounded}");
 }
 

@@ -47,7 +47,7 @@ async fn main() {
         .expect("corpus server")
         .base;
     let dir = std::env::temp_dir().join(format!("greyfaas-bench-{}", std::process::id()));
-    // The shipped stack.yml, as users run it (greyscale: max_conversions 1).
+    // The shipped stack.yml, as users run it.
     let stack_file = repo().join("stack.yml");
     let up = start_up(&args.bin_dir.path, &dir, &stack_file);
     let gw = up.gateway.clone();
@@ -86,6 +86,8 @@ async fn main() {
             .1
             .clone(),
     );
+    // Before any load, so the conversions have the cores to themselves.
+    let kernel_bound = KernelBound::measure(&medium_bytes);
     let size = |n: &str| {
         files
             .iter()
@@ -128,6 +130,7 @@ async fn main() {
     println!("| operation | concurrency | req/s | p50 ms | p99 ms | errors |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     let only = &args.only;
+    let mut by_path_at_4 = None;
     for (label, call) in cells
         .into_iter()
         .filter(|(label, _)| label.contains(only.as_str()))
@@ -136,7 +139,21 @@ async fn main() {
             let (rate, p50, p99, errors) =
                 run_cell(&client, &call, concurrency, Duration::from_secs(seconds)).await;
             println!("| {label} | {concurrency} | {rate:.0} | {p50:.1} | {p99:.1} | {errors} |");
+            if label.starts_with("greyscale by path") && concurrency == 4 {
+                by_path_at_4 = Some(rate);
+            }
         }
+    }
+    if let Some(rate) = by_path_at_4 {
+        println!();
+        println!(
+            "greyscale by path at c=4: {rate:.0} req/s = {:.0}% of the kernel-bound rate, {:.0} req/s \
+             ({} cores / {:.1} ms of CPU per conversion of the same JPEG, measured in this run)",
+            100.0 * rate / kernel_bound.rate(),
+            kernel_bound.rate(),
+            kernel_bound.cores,
+            kernel_bound.cpu_per_conversion.as_secs_f64() * 1e3,
+        );
     }
     up.stop();
     let _ = std::fs::remove_dir_all(&dir);
@@ -201,4 +218,45 @@ async fn run_cell(
         quantile(&samples, 0.99),
         errors,
     )
+}
+
+/// The rate the machine's cores could convert at if converting were all they did: the
+/// CPU time (all threads) of one in-process conversion, over the cores.
+struct KernelBound {
+    cores: usize,
+    cpu_per_conversion: Duration,
+}
+
+impl KernelBound {
+    fn measure(image: &[u8]) -> KernelBound {
+        let options = greyfaas_image_kernel::Options::default();
+        greyfaas_image_kernel::greyscale(image, &options).expect("the JPEG converts");
+        let runs = 20;
+        let before = process_cpu();
+        for _ in 0..runs {
+            greyfaas_image_kernel::greyscale(image, &options).expect("the JPEG converts");
+        }
+        KernelBound {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_per_conversion: (process_cpu() - before) / runs,
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        self.cores as f64 / self.cpu_per_conversion.as_secs_f64()
+    }
+}
+
+/// This process's CPU time so far (user + system, every thread), from /proc/self/stat.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let after_name = &stat[stat.rfind(')').expect("a command name") + 2..];
+    let ticks: u64 = after_name
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse::<u64>().expect("a tick count"))
+        .sum();
+    // Linux's USER_HZ is 100 on every architecture greyfaas builds for.
+    Duration::from_millis(ticks * 10)
 }

@@ -1,5 +1,6 @@
 //! Why greyscale could not answer, and the status each reason maps to.
 
+use crate::slots::Refused;
 use greyfaas_api::ApiError;
 use greyfaas_image_kernel::ConvertError;
 use greyfaas_store::PathError;
@@ -18,7 +19,7 @@ pub enum Error {
     #[error("{1}")]
     Chain(StatusCode, String),
     #[error(transparent)]
-    Busy(#[from] crate::slots::Busy),
+    Refused(#[from] crate::slots::Refused),
     /// The conversion panicked (a bug of ours): the panic's text is logged, not sent.
     #[error("internal error: the conversion failed")]
     ConversionPanicked,
@@ -50,7 +51,10 @@ impl HttpError for Error {
                 ConvertError::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
             },
             Error::Chain(status, _) => *status,
-            Error::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::Refused(Refused::NoSlot { .. } | Refused::NoMemory { .. }) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Error::Refused(Refused::OverBudget { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::ConversionPanicked => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

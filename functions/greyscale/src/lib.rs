@@ -37,8 +37,10 @@ struct GreyRequest {
 }
 
 /// The process's function: settings from the environment, the store from its secrets.
-static FUNCTION: LazyLock<Greyscale> =
-    LazyLock::new(|| Greyscale::new(Settings::from_env(), StoreSource::FromEnv));
+static FUNCTION: LazyLock<Greyscale> = LazyLock::new(|| {
+    slots::return_freed_buffers_to_the_system();
+    Greyscale::new(Settings::from_env(), StoreSource::FromEnv)
+});
 
 pub async fn handle(req: Request) -> Response {
     FUNCTION.respond(req).await
@@ -143,12 +145,22 @@ impl Greyscale<'_> {
     }
 
     /// Converts on the blocking pool, so the async threads keep answering health checks
-    /// and cheap requests. The conversion's thread holds `slot` while it works and hands
+    /// and cheap requests, once the memory it needs is reserved. The conversion's thread holds `slot` while it works and hands
     /// it back with the result (the caller keeps it until the result is stored). If this
     /// future is dropped first — the client hung up, or `exec_timeout` fired — the
     /// conversion is cancelled, and its slot comes free when its work has stopped.
-    async fn convert(&self, bytes: bytes::Bytes, slot: Slot) -> Result<(Converted, Slot), Error> {
+    async fn convert(
+        &self,
+        bytes: bytes::Bytes,
+        mut slot: Slot,
+    ) -> Result<(Converted, Slot), Error> {
         let options = self.settings.convert;
+        // The header says what the conversion will hold at its peak; that much of the
+        // memory budget is taken before it starts (see `slots`).
+        let header = bytes.clone();
+        let needed = on_blocking_pool(move || kernel::peak_bytes(&header, &options)).await?;
+        self.settings.slots.reserve(&mut slot, needed).await?;
+        tracing::debug!(needed, "memory reserved for the conversion");
         let cancel_on_drop = CancelOnDrop(Cancel::new());
         let cancel = cancel_on_drop.0.clone();
         on_blocking_pool(move || {

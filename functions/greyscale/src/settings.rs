@@ -1,6 +1,6 @@
 //! greyscale's limits and its gateway, read once from the environment.
 
-use crate::slots::{Slots, cgroup_memory_limit, default_slots, worst_case_bytes};
+use crate::slots::{Slots, cgroup_memory_limit, default_budget, worst_case_bytes};
 use greyfaas_image_kernel::{Limits, LumaMode, Options};
 use openfaas_runtime::{FunctionSettings, SettingReader};
 use std::time::Duration;
@@ -21,8 +21,8 @@ pub struct Settings {
     /// `max_pixels`, `max_frames`, `max_animation_pixels`, `max_scans`, `jpeg_quality`, `jpeg_mode`, `keep_gps`, `luma`,
     /// `accept_partial_images`.
     pub convert: Options,
-    /// `max_conversions` (default: what the memory limit holds, else the cores) and
-    /// `conversion_wait` (10s): see `slots`.
+    /// `max_conversions` (default: the cores), `memory_budget` (bytes; default: from
+    /// the memory limit) and `conversion_wait` (10s): see `slots`.
     pub slots: Slots,
 }
 
@@ -44,6 +44,7 @@ pub const NAMES: &[&str] = &[
     "luma",
     "accept_partial_images",
     "max_conversions",
+    "memory_budget",
     "conversion_wait",
 ];
 
@@ -80,11 +81,18 @@ impl FunctionSettings for Settings {
             accept_partial: read.parsed("accept_partial_images", false),
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // More conversions at once than cores only queue for the CPU; memory is the
+        // budget's to bound.
         let slots = match read.parsed("max_conversions", 0usize) {
-            0 => default_slots(
+            0 => cores,
+            n => n,
+        };
+        let budget = match read.parsed("memory_budget", 0u64) {
+            0 => default_budget(
                 cgroup_memory_limit(),
+                slots,
+                max_image_bytes,
                 worst_case_bytes(&convert.limits, max_image_bytes),
-                cores,
             ),
             n => n,
         };
@@ -99,7 +107,7 @@ impl FunctionSettings for Settings {
             max_json_bytes: read.parsed("max_json_bytes", 64 << 10),
             max_json_depth: read.parsed("max_json_depth", 8),
             max_batch: read.parsed("max_batch", 16usize).max(1),
-            slots: Slots::new(slots, wait),
+            slots: Slots::new(slots, budget, wait),
             convert,
         }
     }

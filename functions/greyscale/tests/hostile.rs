@@ -552,3 +552,23 @@ async fn a_client_that_hangs_up_stops_the_replicas_work_within_a_second() {
          ({frames} frames of {per_frame:?} each)"
     );
 }
+
+/// An image whose conversion needs more memory than the whole `memory_budget` can never
+/// be admitted: 413 at once, naming the budget, not a wait for memory that cannot come.
+#[tokio::test]
+async fn an_image_over_the_whole_memory_budget_is_413_at_once() {
+    let png = {
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::new_rgb8(1000, 1000)
+            .write_to(&mut out, image::ImageFormat::Png)
+            .unwrap();
+        out.into_inner()
+    };
+    let small_budget = function(&[("memory_budget", "1000000")]);
+    let got = refused(&small_budget, png.clone()).await;
+    assert_eq!(got.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", got.error);
+    assert!(got.error.contains("memory budget of"), "{}", got.error);
+    assert!(got.took < Duration::from_millis(500), "{:?}", got.took);
+    let enough = function(&[("memory_budget", "100000000")]);
+    assert_eq!(status_of(&enough, png).await, StatusCode::OK);
+}

@@ -22,7 +22,7 @@ pub fn grey_gif(bytes: &[u8], options: &Options, cancel: &Cancel) -> Result<Vec<
         .map_err(gif_error)?;
     let (width, height) = (decoder.width(), decoder.height());
     check_pixels(width.into(), height.into(), limits)?;
-    let global_transparent = check_animation(bytes, limits)?;
+    let (global_transparent, _) = check_animation(bytes, limits)?;
     let global_grey = decoder
         .global_palette()
         .map(|p| grey_palette(p, options.luma))
@@ -81,14 +81,18 @@ pub fn grey_gif(bytes: &[u8], options: &Options, cancel: &Cancel) -> Result<Vec<
 /// `max_animation_pixels` in all (decoding and encoding cost is per pixel of every
 /// frame; imgproxy limits frames × resolution the same way), before any frame is
 /// decoded: a walk over the frame headers that skips the LZW data. Returns the
-/// transparent indices of the frames that use the global palette.
-fn check_animation(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>, ConvertError> {
+/// transparent indices of the frames that use the global palette and the area of the
+/// largest frame.
+pub(super) fn check_animation(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<(Vec<u8>, u64), ConvertError> {
     let mut walk_options = gif::DecodeOptions::new();
     walk_options.skip_frame_decoding(true);
     let mut walk = walk_options
         .read_info(Cursor::new(bytes))
         .map_err(gif_error)?;
-    let (mut frames, mut pixels) = (0u32, 0u64);
+    let (mut frames, mut pixels, mut largest) = (0u32, 0u64, 0u64);
     let mut global_transparent = Vec::new();
     while let Some(frame) = walk.next_frame_info().map_err(gif_error)? {
         frames += 1;
@@ -100,7 +104,9 @@ fn check_animation(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>, ConvertErro
         if frames > limits.max_frames {
             return Err(ConvertError::TooManyFrames(limits.max_frames));
         }
-        pixels += u64::from(frame.width) * u64::from(frame.height);
+        let area = u64::from(frame.width) * u64::from(frame.height);
+        largest = largest.max(area);
+        pixels += area;
         if pixels > limits.max_animation_pixels {
             return Err(ConvertError::TooManyAnimationPixels {
                 frames,
@@ -108,7 +114,7 @@ fn check_animation(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>, ConvertErro
             });
         }
     }
-    Ok(global_transparent)
+    Ok((global_transparent, largest))
 }
 
 /// A palette of greys with each grey once (but for the entries kept apart), and where

@@ -18,7 +18,10 @@
 
 mod gif;
 mod jpeg;
+mod memory;
 mod raster;
+
+pub use memory::peak_bytes;
 
 use crate::cancel::{Cancel, Cancelled};
 pub use crate::colour::LumaMode;

@@ -29,37 +29,73 @@ pub struct Limits {
 /// blocks is refused once past this.
 pub const VISITS_PER_BLOCK: u64 = 100;
 
-/// Counts the scans (SOS markers) of `data`, stopping once there are more than
-/// `limit`; the entropy-coded data after each is skipped by looking for its closing
-/// marker. A file that breaks off or is malformed ends the count: the reader that
-/// follows reports it.
-pub fn count_scans(data: &[u8], limit: u32) -> u32 {
-    let mut scans = 0;
-    let mut pos = 2;
-    while scans <= limit {
-        let Some(&[0xFF, marker]) = data.get(pos..pos + 2) else {
-            break;
-        };
-        match marker {
-            0xFF => pos += 1, // fill byte
-            0xD9 => break,
-            0xD0..=0xD7 | 0x01 => pos += 2,
-            _ => {
-                let Some(length) = data.get(pos + 2..pos + 4) else {
-                    break;
-                };
-                pos += 2 + usize::from(u16::from_be_bytes([length[0], length[1]]));
-                if marker == 0xDA {
-                    scans += 1;
-                    match super::read::end_of_entropy_data(data, pos) {
-                        Some(end) => pos = end,
-                        None => break,
+/// The segments of a JPEG from its header on: each marker with the bytes of its payload
+/// (`pos`: where the payload starts), the entropy-coded data after a scan skipped by
+/// looking for its closing marker. A file that breaks off or is malformed ends the
+/// walk: the reader that follows reports it. Stops after EOI.
+struct Segments<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Iterator for Segments<'_> {
+    /// (marker, start of the payload, payload length)
+    type Item = (u8, usize, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let &[0xFF, marker] = self.data.get(self.pos..self.pos + 2)? else {
+                return None;
+            };
+            match marker {
+                0xFF => self.pos += 1, // fill byte
+                0xD9 => return None,
+                0xD0..=0xD7 | 0x01 => self.pos += 2,
+                _ => {
+                    let length = self.data.get(self.pos + 2..self.pos + 4)?;
+                    let length = usize::from(u16::from_be_bytes([length[0], length[1]]));
+                    let start = self.pos + 4;
+                    self.pos += 2 + length;
+                    if marker == 0xDA {
+                        // An unfinished scan ends the walk after this segment.
+                        self.pos = super::read::end_of_entropy_data(self.data, self.pos)
+                            .unwrap_or(self.data.len());
                     }
+                    return Some((marker, start, length.saturating_sub(2)));
                 }
             }
         }
     }
+}
+
+fn segments(data: &[u8]) -> Segments<'_> {
+    Segments { data, pos: 2 }
+}
+
+/// Counts the scans (SOS markers) of `data`, stopping once there are more than `limit`.
+pub fn count_scans(data: &[u8], limit: u32) -> u32 {
+    let mut scans = 0;
+    for (marker, _, _) in segments(data) {
+        if marker == 0xDA {
+            scans += 1;
+            if scans > limit {
+                break;
+            }
+        }
+    }
     scans
+}
+
+/// The width and height in the first frame header (SOFn) of `data`, read without
+/// reading anything else: what a conversion's memory is estimated from.
+pub fn frame_size(data: &[u8]) -> Option<(u16, u16)> {
+    segments(data).find_map(|(marker, start, _)| {
+        let is_frame = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        let header = data.get(start..start + 5).filter(|_| is_frame)?;
+        let height = u16::from_be_bytes([header[1], header[2]]);
+        let width = u16::from_be_bytes([header[3], header[4]]);
+        Some((width, height))
+    })
 }
 
 /// The block visits of the scans read so far, against the frame's budget.
