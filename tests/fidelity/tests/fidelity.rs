@@ -507,3 +507,34 @@ fn the_corpus_gif_turns_grey_without_growing() {
         }
     }
 }
+
+/// Issue 20: the corpus PNGs in their smallest exact layout, deflated twice and the
+/// smaller kept. Each output keeps the input's size and alpha exactly, is grey, and is
+/// within the bound recorded here: 1.05 × the smaller of ImageMagick 6.9.11's and
+/// libvips 8.14's outputs (`convert IN -colorspace Gray OUT`, `vips colourspace IN OUT
+/// b-w`, measured 2026-12-08), and never bigger than the input.
+#[test]
+fn the_corpus_pngs_turn_grey_within_a_recorded_size() {
+    for (name, imagemagick, libvips) in [
+        ("png-alpha_mate-arc-colors_2140x1200.png", 166_103, 190_688),
+        ("small-png-alpha_chelsea-gradient_451x300.png", 98_165, 225_038),
+        ("small-png_astronaut_512x512.png", 139_036, 198_284),
+    ] {
+        let input = corpus(name);
+        let output = convert(&input);
+        let bound = (imagemagick.min(libvips) as f64 * 1.05) as usize;
+        assert!(
+            output.len() <= bound && output.len() <= input.len(),
+            "{name}: {} bytes, bound {bound}, input {}",
+            output.len(),
+            input.len()
+        );
+        let before = image::load_from_memory(&input).unwrap().to_rgba8();
+        let after = image::load_from_memory(&output).unwrap().to_rgba8();
+        assert_eq!(after.dimensions(), before.dimensions(), "{name}");
+        for (b, a) in before.pixels().zip(after.pixels()) {
+            assert_eq!(a[3], b[3], "{name}: alpha kept");
+            assert!(a[0] == a[1] && a[1] == a[2], "{name}: grey");
+        }
+    }
+}

@@ -57,7 +57,9 @@ pub fn peak_bytes(bytes: &[u8], options: &Options) -> Result<u64, ConvertError> 
             let colour = decoder.color_type();
             let per_pixel = u64::from(colour.bytes_per_pixel()) + 2 * grey_bytes_per_pixel(colour);
             let pixels = width * height;
-            (pixels * per_pixel, (pixels * 2).max(input))
+            // PNG is deflated twice at once, and the smaller kept.
+            let outputs = if format == ImageFormat::Png { 2 } else { 1 };
+            (pixels * per_pixel, outputs * (pixels * 2).max(input))
         }
     };
     Ok(pixels_held + input + output + OVERHEAD)

@@ -6,7 +6,9 @@
 //!   DCT domain (module `dct`): the output decodes to exactly the input's luma.
 //!   CMYK/YCCK/RGB JPEGs, `luma=linear` and `jpeg_mode=reencode` decode and re-encode
 //!   at `jpeg_quality`. A truncated JPEG is refused unless `accept_partial_images`.
-//! - PNG → L8, LA8, L16 or LA16: alpha and 16-bit depth are kept.
+//! - PNG → grey, at the smallest exact layout (module `png_out`): 16-bit depth and
+//!   alpha are kept where they carry anything; few greys go to 1, 2 or 4 bits or a
+//!   palette; grey+alpha with few pairs to a palette with tRNS.
 //! - GIF → GIF with every palette mapped to grey and its equal greys merged: all
 //!   frames, delays, loops and transparency stay exactly as they were, and no pixel is
 //!   re-quantised.
@@ -19,6 +21,7 @@
 mod gif;
 mod jpeg;
 mod memory;
+mod png_out;
 mod raster;
 
 pub use memory::peak_bytes;
@@ -198,7 +201,7 @@ mod tests {
         let out = greyscale(&png_of(&source), &Options::default()).unwrap();
         assert_eq!(out.format, ImageFormat::Png);
         let result = decoded(&out);
-        assert_eq!(result.color(), image::ColorType::La8);
+        assert!(result.color().has_alpha());
         assert_eq!(result.dimensions(), (40, 30));
         for (x, y, px) in result.pixels().take(200) {
             assert_eq!(px[3], source.get_pixel(x, y)[3], "alpha kept at {x},{y}");
@@ -227,7 +230,123 @@ mod tests {
             image::LumaA([(x * 30) as u8, (y * 30) as u8])
         }));
         let result = decoded(&greyscale(&png_of(&source), &Options::default()).unwrap());
-        assert_eq!(result.to_luma_alpha8(), source.to_luma_alpha8());
+        assert_eq!(grey_alpha_of(&result), source.to_luma_alpha8().into_raw());
+    }
+
+    /// The grey and alpha of a decoded grey image, whatever layout it was stored in
+    /// (a palette of greys decodes as RGB(A) with R = G = B).
+    fn grey_alpha_of(image: &DynamicImage) -> Vec<u8> {
+        image
+            .to_rgba8()
+            .pixels()
+            .flat_map(|p| {
+                assert!(p[0] == p[1] && p[1] == p[2], "not grey: {p:?}");
+                [p[0], p[3]]
+            })
+            .collect()
+    }
+
+    /// The colour type and depth in a PNG's header.
+    fn png_layout(png: &[u8]) -> (png::ColorType, png::BitDepth) {
+        let reader = png::Decoder::new(Cursor::new(png)).read_info().unwrap();
+        (reader.info().color_type, reader.info().bit_depth)
+    }
+
+    /// Issue 20: each grey image is written in the smallest PNG layout that holds it
+    /// exactly, and decodes back to the same grey and alpha, transparent pixels too.
+    #[test]
+    fn png_output_takes_the_smallest_exact_layout() {
+        use png::{BitDepth as D, ColorType as C};
+        let grey = |f: fn(u32, u32) -> u8| {
+            DynamicImage::ImageLuma8(ImageBuffer::from_fn(37, 9, move |x, y| {
+                image::Luma([f(x, y)])
+            }))
+        };
+        let grey_alpha = |f: fn(u32, u32) -> [u8; 2]| {
+            DynamicImage::ImageLumaA8(ImageBuffer::from_fn(37, 9, move |x, y| {
+                image::LumaA(f(x, y))
+            }))
+        };
+        let cases: Vec<(&str, DynamicImage, (C, D))> = vec![
+            (
+                "black and white",
+                grey(|x, y| if (x + y) % 3 == 0 { 255 } else { 0 }),
+                (C::Grayscale, D::One),
+            ),
+            (
+                "four levels on the 2-bit scale",
+                grey(|x, _| (x % 4) as u8 * 85),
+                (C::Grayscale, D::Two),
+            ),
+            (
+                "three levels off the scale",
+                grey(|x, _| [3, 100, 201][(x % 3) as usize]),
+                (C::Indexed, D::Two),
+            ),
+            (
+                "sixteen levels off the scale",
+                grey(|x, y| ((x + y) % 16) as u8 * 13 + 1),
+                (C::Indexed, D::Four),
+            ),
+            (
+                "a gradient",
+                grey(|x, y| (x * 6 + y) as u8),
+                (C::Grayscale, D::Eight),
+            ),
+            (
+                "all opaque",
+                grey_alpha(|x, y| [(x * 6 + y) as u8, 255]),
+                (C::Grayscale, D::Eight),
+            ),
+            (
+                "few grey-alpha pairs",
+                grey_alpha(|x, y| [(x % 5) as u8 * 50, [0, 128, 255][(y % 3) as usize]]),
+                (C::Indexed, D::Four),
+            ),
+            (
+                "many grey-alpha pairs",
+                grey_alpha(|x, y| [(x * 6) as u8, (y * 25) as u8]),
+                (C::GrayscaleAlpha, D::Eight),
+            ),
+        ];
+        for (what, image, layout) in cases {
+            let bytes = png_of(&image);
+            let out = greyscale(&bytes, &Options::default()).unwrap();
+            assert_eq!(png_layout(&out.bytes), layout, "{what}");
+            let back = decoded(&out);
+            assert_eq!(back.dimensions(), (37, 9), "{what}");
+            assert_eq!(grey_alpha_of(&back), grey_alpha_of(&image), "{what}");
+        }
+
+        // 16-bit samples that are 8-bit values go to 8 bits; others stay 16-bit, exact.
+        let wide = |f: fn(u32) -> [u16; 2]| {
+            DynamicImage::ImageLumaA16(ImageBuffer::from_fn(20, 3, move |x, _| image::LumaA(f(x))))
+        };
+        for (what, image, layout) in [
+            (
+                "8-bit values",
+                wide(|x| [x as u16 * 12 * 257, 65535]),
+                (C::Grayscale, D::Eight),
+            ),
+            (
+                "opaque 16-bit",
+                wide(|x| [x as u16 * 3001, 65535]),
+                (C::Grayscale, D::Sixteen),
+            ),
+            (
+                "16-bit with alpha",
+                wide(|x| [x as u16 * 3001, 40000]),
+                (C::GrayscaleAlpha, D::Sixteen),
+            ),
+        ] {
+            let out = greyscale(&png_of(&image), &Options::default()).unwrap();
+            assert_eq!(png_layout(&out.bytes), layout, "{what}");
+            assert_eq!(
+                decoded(&out).to_luma_alpha16(),
+                image.to_luma_alpha16(),
+                "{what}"
+            );
+        }
     }
 
     #[test]

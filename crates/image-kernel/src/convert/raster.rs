@@ -2,13 +2,13 @@
 //! the lossless path. Decoded under the limits with their metadata read, greyed through
 //! their ICC profile, and encoded with the metadata that travels.
 
-use super::{ConvertError, Limits, Options, check_pixels};
+use super::{ConvertError, Limits, Options, check_pixels, png_out};
 use crate::cancel::Cancel;
 use crate::colour::to_grey;
 use crate::exif::{clean_exif, clean_xmp};
 use crate::icc::{self, Profile, RgbProfile};
 use greyfaas_image_format::ImageFormat;
-use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageReader};
 use std::io::Cursor;
 
 /// Decoded pixels and the metadata read beside them.
@@ -109,24 +109,65 @@ fn encode_error(e: impl std::fmt::Display) -> ConvertError {
     ConvertError::Encode(e.to_string())
 }
 
+/// PNG in the smallest exact layout (`png_out`), rows filtered adaptively (the
+/// per-row heuristic libpng and ImageMagick use), deflated twice at once, on two
+/// threads: with fdeflate (png's `Fast`) and with zlib level 6 (`Balanced`), keeping
+/// the smaller. Neither wins everywhere: on the corpus, level 6 makes the grey+alpha
+/// PNGs 37 % and 9 % smaller, fdeflate the astronaut 5 % smaller (issue 20's note).
 fn encode_png(image: &DynamicImage, metadata: Metadata) -> Result<Vec<u8>, ConvertError> {
     let Metadata { icc, exif, xmp } = metadata;
-    let mut out = Vec::new();
-    let mut encoder = image::codecs::png::PngEncoder::new_with_quality(
-        &mut out,
-        image::codecs::png::CompressionType::Fast,
-        image::codecs::png::FilterType::Adaptive,
-    );
-    if let Some(icc) = icc {
-        encoder.set_icc_profile(icc).map_err(encode_error)?;
-    }
-    if let Some(exif) = exif {
-        encoder.set_exif_metadata(exif).map_err(encode_error)?;
-    }
-    image.write_with_encoder(encoder).map_err(encode_error)?;
+    let layout = png_out::smallest(image);
+    let (width, height) = (image.width(), image.height());
+    let write = |compression| {
+        write_png(
+            &layout,
+            width,
+            height,
+            icc.as_deref(),
+            exif.as_deref(),
+            compression,
+        )
+    };
+    let (fast, balanced) = std::thread::scope(|scope| {
+        let fast = scope.spawn(|| write(png::Compression::Fast));
+        let balanced = write(png::Compression::Balanced);
+        (fast.join(), balanced)
+    });
+    let fast = fast.map_err(|_| ConvertError::Encode("the PNG encoder panicked".into()))?;
+    let mut out = match (fast?, balanced?) {
+        (fast, balanced) if fast.len() <= balanced.len() => fast,
+        (_, balanced) => balanced,
+    };
     if let Some(xmp) = xmp {
         insert_png_xmp(&mut out, xmp);
     }
+    Ok(out)
+}
+
+fn write_png(
+    layout: &png_out::Layout,
+    width: u32,
+    height: u32,
+    icc: Option<&[u8]>,
+    exif: Option<&[u8]>,
+    compression: png::Compression,
+) -> Result<Vec<u8>, ConvertError> {
+    let mut info = png::Info::with_size(width, height);
+    info.color_type = layout.color;
+    info.bit_depth = layout.depth;
+    info.palette = layout.palette.as_deref().map(Into::into);
+    info.trns = layout.trns.as_deref().map(Into::into);
+    info.icc_profile = icc.map(Into::into);
+    info.exif_metadata = exif.map(Into::into);
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::with_info(&mut out, info).map_err(encode_error)?;
+    encoder.set_compression(compression);
+    encoder.set_filter(png::Filter::Adaptive);
+    let mut writer = encoder.write_header().map_err(encode_error)?;
+    writer
+        .write_image_data(&layout.rows)
+        .map_err(encode_error)?;
+    writer.finish().map_err(encode_error)?;
     Ok(out)
 }
 
