@@ -96,6 +96,35 @@ pub trait Function: Send + Sync {
 /// This is the whole `main` of a function. Configuration comes from the
 /// environment ([`Config::from_env`]); a bad setting is reported and exits 2.
 pub fn serve(handler: impl Handler) -> std::process::ExitCode {
+    serve_boxed(BoxedHandler::new(handler))
+}
+
+/// A handler behind a pointer, its futures boxed. [`serve`] runs the server with it,
+/// so the server (hyper's connection code, the contract, the listeners) is compiled
+/// once, in this crate, instead of again for each function binary's handler type:
+/// several seconds of a first `greyfaas up`, for one allocation a request.
+struct BoxedHandler(Box<dyn Fn(Request) -> BoxedResponse + Send + Sync>);
+
+type BoxedResponse = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+impl BoxedHandler {
+    fn new(handler: impl Handler) -> BoxedHandler {
+        let handler = std::sync::Arc::new(handler);
+        BoxedHandler(Box::new(move |req| {
+            let handler = handler.clone();
+            Box::pin(async move { handler.call(req).await })
+        }))
+    }
+}
+
+impl Handler for BoxedHandler {
+    fn call(&self, req: Request) -> impl std::future::Future<Output = Response> + Send {
+        (self.0)(req)
+    }
+}
+
+/// [`serve`], not generic.
+fn serve_boxed(handler: BoxedHandler) -> std::process::ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
