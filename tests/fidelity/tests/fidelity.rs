@@ -517,7 +517,11 @@ fn the_corpus_gif_turns_grey_without_growing() {
 fn the_corpus_pngs_turn_grey_within_a_recorded_size() {
     for (name, imagemagick, libvips) in [
         ("png-alpha_mate-arc-colors_2140x1200.png", 166_103, 190_688),
-        ("small-png-alpha_chelsea-gradient_451x300.png", 98_165, 225_038),
+        (
+            "small-png-alpha_chelsea-gradient_451x300.png",
+            98_165,
+            225_038,
+        ),
         ("small-png_astronaut_512x512.png", 139_036, 198_284),
     ] {
         let input = corpus(name);
