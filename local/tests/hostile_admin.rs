@@ -296,6 +296,52 @@ fn a_second_async_call_cannot_take_an_x_call_id_in_use() {
     assert!(!fresh.headers()["x-call-id"].is_empty());
 }
 
+/// Issue 18: eight calls with one X-Call-Id sent at the same moment (a barrier
+/// releases them together, to two functions in turn): exactly one is accepted, the
+/// others get 409, and the call's record is the accepted call's, never another's.
+#[test]
+fn concurrent_async_calls_with_one_x_call_id_accept_exactly_one() {
+    let up = shipped_up(&[]);
+    let id = format!("raced-{}", std::process::id());
+    let body = std::fs::read(corpus_dir().join("small-png_astronaut_512x512.png")).unwrap();
+    let barrier = std::sync::Barrier::new(8);
+    let answers: Vec<(&str, u16)> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..8)
+            .map(|i| {
+                let function = ["fetch-incoming", "greyscale"][i % 2];
+                let (up, id, body, barrier) = (&up, &id, &body, &barrier);
+                scope.spawn(move || {
+                    let request = client()
+                        .post(up.url(&format!("/async-function/{function}")))
+                        .header("x-call-id", id)
+                        .header("content-type", "image/png")
+                        .body(body.clone());
+                    barrier.wait();
+                    (function, request.send().unwrap().status().as_u16())
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let accepted: Vec<_> = answers.iter().filter(|(_, s)| *s == 202).collect();
+    assert_eq!(accepted.len(), 1, "{answers:?}");
+    assert!(
+        answers.iter().all(|(_, s)| *s == 202 || *s == 409),
+        "{answers:?}"
+    );
+    let record = || -> Value {
+        client()
+            .get(up.url(&format!("/system/async-call/{id}")))
+            .with_admin_auth(&up)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    assert!(eventually(Duration::from_secs(30), || record()["status"] == "done"));
+    assert_eq!(record()["function"], accepted[0].0, "{answers:?}");
+}
+
 #[test]
 fn a_roll_to_many_replicas_starts_them_a_few_at_a_time() {
     let up = shipped_up(&[]);
