@@ -254,6 +254,260 @@ mod tests {
 
     /// Issue 20: each grey image is written in the smallest PNG layout that holds it
     /// exactly, and decodes back to the same grey and alpha, transparent pixels too.
+    /// A PNG of `color` at `depth` bits, written by the png crate itself, with an
+    /// optional palette and tRNS: inputs of every colour type and depth PNG allows.
+    fn png_raw(
+        color: png::ColorType,
+        depth: png::BitDepth,
+        width: u32,
+        rows: &[u8],
+        palette: Option<Vec<u8>>,
+        trns: Option<Vec<u8>>,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        let row_len = rows.len() / 5;
+        assert_eq!(rows.len(), row_len * 5);
+        let mut encoder = png::Encoder::new(&mut out, width, 5);
+        encoder.set_color(color);
+        encoder.set_depth(depth);
+        if let Some(palette) = palette {
+            encoder.set_palette(palette);
+        }
+        if let Some(trns) = trns {
+            encoder.set_trns(trns);
+        }
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(rows).unwrap();
+        writer.finish().unwrap();
+        out
+    }
+
+    /// Issue 20: a PNG of any colour type and depth whose pixels are already grey comes
+    /// out decoding to exactly the same samples, alpha included (compared at 16 bits a
+    /// channel, as image expands them), whatever layout the output takes.
+    #[test]
+    fn grey_pngs_of_every_colour_type_and_depth_come_out_exact() {
+        use png::{BitDepth as D, ColorType as C};
+        let w = 16u32;
+        let bytes = |f: &dyn Fn(usize) -> Vec<u8>, per_row: usize| -> Vec<u8> {
+            (0..5)
+                .flat_map(|y| (0..per_row).flat_map(move |x| f(y * per_row + x)))
+                .collect()
+        };
+        let greys = [0u8, 17, 34, 100, 200, 255, 7, 128];
+        let palette: Vec<u8> = greys.iter().flat_map(|&g| [g, g, g]).collect();
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "grey 1-bit",
+                png_raw(
+                    C::Grayscale,
+                    D::One,
+                    w,
+                    &bytes(&|i| vec![(i * 37) as u8], 2),
+                    None,
+                    None,
+                ),
+            ),
+            (
+                "grey 2-bit",
+                png_raw(
+                    C::Grayscale,
+                    D::Two,
+                    w,
+                    &bytes(&|i| vec![(i * 53) as u8], 4),
+                    None,
+                    None,
+                ),
+            ),
+            (
+                "grey 4-bit",
+                png_raw(
+                    C::Grayscale,
+                    D::Four,
+                    w,
+                    &bytes(&|i| vec![(i * 71) as u8], 8),
+                    None,
+                    None,
+                ),
+            ),
+            (
+                "grey 8-bit",
+                png_raw(
+                    C::Grayscale,
+                    D::Eight,
+                    w,
+                    &bytes(&|i| vec![(i * 3) as u8], 16),
+                    None,
+                    None,
+                ),
+            ),
+            (
+                "grey 8-bit with tRNS",
+                png_raw(
+                    C::Grayscale,
+                    D::Eight,
+                    w,
+                    &bytes(&|i| vec![(i % 7) as u8 * 40], 16),
+                    None,
+                    Some(vec![0, 80]),
+                ),
+            ),
+            (
+                "grey 16-bit",
+                png_raw(
+                    C::Grayscale,
+                    D::Sixteen,
+                    w,
+                    &bytes(&|i| ((i * 997) as u16).to_be_bytes().to_vec(), 16),
+                    None,
+                    None,
+                ),
+            ),
+            (
+                "grey+alpha 8-bit",
+                png_raw(
+                    C::GrayscaleAlpha,
+                    D::Eight,
+                    w,
+                    &bytes(&|i| vec![(i * 3) as u8, (i * 11) as u8], 16),
+                    None,
+                    None,
+                ),
+            ),
+            (
+                "grey+alpha 16-bit",
+                png_raw(
+                    C::GrayscaleAlpha,
+                    D::Sixteen,
+                    w,
+                    &bytes(
+                        &|i| {
+                            [
+                                ((i * 997) as u16).to_be_bytes(),
+                                ((i * 401) as u16).to_be_bytes(),
+                            ]
+                            .concat()
+                        },
+                        16,
+                    ),
+                    None,
+                    None,
+                ),
+            ),
+            (
+                "RGB 8-bit, grey",
+                png_raw(
+                    C::Rgb,
+                    D::Eight,
+                    w,
+                    &bytes(&|i| vec![(i * 3) as u8; 3], 16),
+                    None,
+                    None,
+                ),
+            ),
+            (
+                "RGB 16-bit, grey",
+                png_raw(
+                    C::Rgb,
+                    D::Sixteen,
+                    w,
+                    &bytes(&|i| ((i * 997) as u16).to_be_bytes().repeat(3), 16),
+                    None,
+                    None,
+                ),
+            ),
+            (
+                "RGBA 8-bit, grey",
+                png_raw(
+                    C::Rgba,
+                    D::Eight,
+                    w,
+                    &bytes(
+                        &|i| {
+                            let g = (i * 3) as u8;
+                            vec![g, g, g, (i * 7) as u8]
+                        },
+                        16,
+                    ),
+                    None,
+                    None,
+                ),
+            ),
+            (
+                "RGBA 16-bit, grey",
+                png_raw(
+                    C::Rgba,
+                    D::Sixteen,
+                    w,
+                    &bytes(
+                        &|i| {
+                            [
+                                ((i * 997) as u16).to_be_bytes().repeat(3),
+                                ((i * 401) as u16).to_be_bytes().to_vec(),
+                            ]
+                            .concat()
+                        },
+                        16,
+                    ),
+                    None,
+                    None,
+                ),
+            ),
+            (
+                "palette 1-bit",
+                png_raw(
+                    C::Indexed,
+                    D::One,
+                    w,
+                    &bytes(&|i| vec![(i * 37) as u8], 2),
+                    Some(palette[..6].to_vec()),
+                    None,
+                ),
+            ),
+            (
+                "palette 2-bit",
+                png_raw(
+                    C::Indexed,
+                    D::Two,
+                    w,
+                    &bytes(&|i| vec![(i * 53) as u8], 4),
+                    Some(palette[..12].to_vec()),
+                    None,
+                ),
+            ),
+            (
+                "palette 4-bit + tRNS",
+                png_raw(
+                    C::Indexed,
+                    D::Four,
+                    w,
+                    &bytes(&|i| vec![((i % 8) * 17) as u8], 8),
+                    Some(palette.clone()),
+                    Some(vec![0, 128, 255, 3]),
+                ),
+            ),
+            (
+                "palette 8-bit + tRNS",
+                png_raw(
+                    C::Indexed,
+                    D::Eight,
+                    w,
+                    &bytes(&|i| vec![(i % 8) as u8], 16),
+                    Some(palette.clone()),
+                    Some(vec![255, 0, 90]),
+                ),
+            ),
+        ];
+        for (what, input) in cases {
+            let before = image::load_from_memory(&input).unwrap().to_rgba16();
+            let out = greyscale(&input, &Options::default()).unwrap();
+            assert_eq!(out.format, ImageFormat::Png, "{what}");
+            let after = image::load_from_memory(&out.bytes).unwrap().to_rgba16();
+            assert_eq!(after.dimensions(), before.dimensions(), "{what}");
+            assert_eq!(after.as_raw(), before.as_raw(), "{what}");
+        }
+    }
+
     #[test]
     fn png_output_takes_the_smallest_exact_layout() {
         use png::{BitDepth as D, ColorType as C};
