@@ -51,6 +51,7 @@ fn main() -> std::process::ExitCode {
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut jpeg_rows = Vec::new();
+    let mut quality_rows = Vec::new();
     for (name, bytes) in args.corpus.load() {
         let input = corpus_dir.join(&name);
         let ext = Path::new(&name)
@@ -117,8 +118,20 @@ fn main() -> std::process::ExitCode {
             ratio(ours, vips),
             ratio(ours, jpegtran)
         );
+        let size = |tool: &str| std::fs::metadata(out(tool)).map_or(0, |m| m.len());
+        let reference = reference_grey(&bytes, &ext);
+        let quality = |tool: &str| match std::fs::read(out(tool)) {
+            Ok(output) => format!("{} | {}", size(tool), psnr(&reference, &output)),
+            Err(_) => "– | –".into(),
+        };
+        quality_rows.push(format!(
+            "| {name} | {} | {} | {} | {} |",
+            bytes.len(),
+            quality("greyfaas"),
+            quality("magick"),
+            quality("vips"),
+        ));
         if ext == "jpg" {
-            let size = |tool: &str| std::fs::metadata(out(tool)).map_or(0, |m| m.len());
             jpeg_rows.push(format!(
                 "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 bytes.len(),
@@ -142,6 +155,18 @@ fn main() -> std::process::ExitCode {
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for row in jpeg_rows {
+        println!("{row}");
+    }
+    println!();
+    println!(
+        "Output bytes and PSNR (dB, against the exact grey of the decoded input: a JPEG's luma as zune-jpeg decodes it, else BT.709 of the gamma-encoded RGB; opaque-or-translucent pixels of the first frame; ∞ = identical):"
+    );
+    println!();
+    println!(
+        "| image | input bytes | greyfaas bytes | greyfaas PSNR | ImageMagick bytes | ImageMagick PSNR | libvips bytes | libvips PSNR |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for row in quality_rows {
         println!("{row}");
     }
     let _ = std::fs::remove_dir_all(&out_dir);
@@ -178,4 +203,53 @@ fn median(runs: usize, mut measure: impl FnMut() -> Option<f64>) -> Option<f64> 
 
 fn fmt(ms: Option<f64>) -> String {
     ms.map_or("–".into(), |ms| format!("{ms:.1}"))
+}
+
+/// The exact grey of an input, with its alpha: what a greyscale output is measured
+/// against. A JPEG's is its luma as zune-jpeg decodes it (the lossless path keeps it
+/// exactly); any other image's is BT.709 of its gamma-encoded RGB, as greyfaas's
+/// default `luma=gamma` computes it, from the image crate's decode (the first frame).
+fn reference_grey(input: &[u8], ext: &str) -> (Vec<f64>, Vec<u8>) {
+    if ext == "jpg" {
+        use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
+        let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::Luma);
+        let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(input), options);
+        let luma = decoder.decode().expect("zune decodes the corpus JPEG");
+        let alpha = vec![255; luma.len()];
+        return (luma.into_iter().map(f64::from).collect(), alpha);
+    }
+    let rgba = image::load_from_memory(input)
+        .expect("the corpus decodes")
+        .to_rgba8();
+    let grey = rgba
+        .pixels()
+        .map(|p| 0.2126 * f64::from(p[0]) + 0.7152 * f64::from(p[1]) + 0.0722 * f64::from(p[2]))
+        .collect();
+    (grey, rgba.pixels().map(|p| p[3]).collect())
+}
+
+/// PSNR of an output's grey against the reference, over the pixels the reference does
+/// not hide (alpha > 0); "∞" when they are identical after rounding the reference.
+fn psnr((reference, alpha): &(Vec<f64>, Vec<u8>), output: &[u8]) -> String {
+    let Ok(decoded) = image::load_from_memory(output) else {
+        return "undecodable".into();
+    };
+    let grey = decoded.to_luma8();
+    if grey.len() != reference.len() {
+        return "size differs".into();
+    }
+    let (mut squared, mut count, mut exact) = (0.0, 0usize, true);
+    for ((&r, &a), &g) in reference.iter().zip(alpha).zip(grey.as_raw()) {
+        if a > 0 {
+            let d = r - f64::from(g);
+            exact &= r.round() == f64::from(g);
+            squared += d * d;
+            count += 1;
+        }
+    }
+    if exact {
+        return "∞".into();
+    }
+    let mse = squared / count.max(1) as f64;
+    format!("{:.1}", 10.0 * (255.0f64 * 255.0 / mse).log10())
 }
