@@ -4,11 +4,10 @@
 //! each path holds at once; `tests/fidelity`'s `peak_memory` measures the real peak
 //! of every corpus image with a counting allocator and holds it under this one.
 
-use super::{ConvertError, Options, check_pixels, gif, raster::decode_error};
+use super::{ConvertError, Options, check_pixels, gif, raster};
 use crate::dct;
 use greyfaas_image_format::ImageFormat;
-use image::{ColorType, ImageDecoder, ImageReader};
-use std::io::Cursor;
+use image::{ColorType, ImageDecoder};
 
 /// Fixed costs of any conversion: decoder state, tables, metadata copies.
 const OVERHEAD: u64 = 1 << 20;
@@ -42,16 +41,9 @@ pub fn peak_bytes(bytes: &[u8], options: &Options) -> Result<u64, ConvertError> 
             None => (0, input),
         },
         ImageFormat::Png | ImageFormat::Webp => {
-            let image_format = match format {
-                ImageFormat::Png => image::ImageFormat::Png,
-                _ => image::ImageFormat::WebP,
-            };
-            let decoder = ImageReader::with_format(Cursor::new(bytes), image_format)
-                .into_decoder()
-                .map_err(decode_error)?;
+            let decoder = raster::open(bytes, format, &options.limits)?;
             let (width, height) = decoder.dimensions();
             let (width, height) = (u64::from(width), u64::from(height));
-            check_pixels(width, height, &options.limits)?;
             // The decode, the grey (+ alpha) copy at the input's depth, and the raw rows
             // the encoder filters; the output codes the grey pixels.
             let colour = decoder.color_type();

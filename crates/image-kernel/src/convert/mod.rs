@@ -252,8 +252,6 @@ mod tests {
         (reader.info().color_type, reader.info().bit_depth)
     }
 
-    /// Issue 20: each grey image is written in the smallest PNG layout that holds it
-    /// exactly, and decodes back to the same grey and alpha, transparent pixels too.
     /// A PNG of `color` at `depth` bits, written by the png crate itself, with an
     /// optional palette and tRNS: inputs of every colour type and depth PNG allows.
     fn png_raw(
@@ -508,6 +506,8 @@ mod tests {
         }
     }
 
+    /// Issue 20: each grey image is written in the smallest PNG layout that holds it
+    /// exactly, and decodes back to the same grey and alpha, transparent pixels too.
     #[test]
     fn png_output_takes_the_smallest_exact_layout() {
         use png::{BitDepth as D, ColorType as C};

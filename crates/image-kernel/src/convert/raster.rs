@@ -29,10 +29,15 @@ pub fn apply_profile(icc: Option<Vec<u8>>) -> (Option<Box<RgbProfile>>, Option<V
     }
 }
 
-/// Decodes after reading only the header: the dimensions are checked first, and the
-/// decoder's allocation limit is set from them, so a small file claiming an enormous
-/// size is refused without allocating.
-pub fn decode(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Decoded, ConvertError> {
+/// The decoder of `bytes` with its header read and its dimensions checked against the
+/// pixel limit; the decoder's allocation limit is set from that limit, so a small file
+/// claiming an enormous size is refused without allocating. What [`decode`] decodes
+/// with, and what the memory estimate (`memory`) reads the header through.
+pub fn open<'a>(
+    bytes: &'a [u8],
+    format: ImageFormat,
+    limits: &Limits,
+) -> Result<impl ImageDecoder + use<'a>, ConvertError> {
     let image_format = match format {
         ImageFormat::Jpeg => image::ImageFormat::Jpeg,
         ImageFormat::Png => image::ImageFormat::Png,
@@ -44,9 +49,15 @@ pub fn decode(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Deco
     // 8 bytes per pixel covers RGBA16; the decoder refuses anything needing more.
     decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(1 << 20));
     reader.limits(decoder_limits);
-    let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    let decoder = reader.into_decoder().map_err(decode_error)?;
     let (width, height) = decoder.dimensions();
     check_pixels(width.into(), height.into(), limits)?;
+    Ok(decoder)
+}
+
+/// Decodes after reading only the header (see [`open`]).
+pub fn decode(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Decoded, ConvertError> {
+    let mut decoder = open(bytes, format, limits)?;
     // Metadata a decoder cannot read is metadata we do not carry; the pixels still count.
     let icc = decoder.icc_profile().ok().flatten();
     let exif = decoder.exif_metadata().ok().flatten();

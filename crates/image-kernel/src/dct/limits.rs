@@ -29,8 +29,8 @@ pub struct Limits {
 /// blocks is refused once past this.
 pub const VISITS_PER_BLOCK: u64 = 100;
 
-/// The segments of a JPEG from its header on: each marker with the bytes of its payload
-/// (`pos`: where the payload starts), the entropy-coded data after a scan skipped by
+/// The segments of a JPEG from its header on: each marker with where its payload
+/// starts, the entropy-coded data after a scan skipped by
 /// looking for its closing marker. A file that breaks off or is malformed ends the
 /// walk: the reader that follows reports it. Stops after EOI.
 struct Segments<'a> {
@@ -39,8 +39,8 @@ struct Segments<'a> {
 }
 
 impl Iterator for Segments<'_> {
-    /// (marker, start of the payload, payload length)
-    type Item = (u8, usize, usize);
+    /// (marker, start of the payload)
+    type Item = (u8, usize);
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -61,7 +61,7 @@ impl Iterator for Segments<'_> {
                         self.pos = super::read::end_of_entropy_data(self.data, self.pos)
                             .unwrap_or(self.data.len());
                     }
-                    return Some((marker, start, length.saturating_sub(2)));
+                    return Some((marker, start));
                 }
             }
         }
@@ -75,7 +75,7 @@ fn segments(data: &[u8]) -> Segments<'_> {
 /// Counts the scans (SOS markers) of `data`, stopping once there are more than `limit`.
 pub fn count_scans(data: &[u8], limit: u32) -> u32 {
     let mut scans = 0;
-    for (marker, _, _) in segments(data) {
+    for (marker, _) in segments(data) {
         if marker == 0xDA {
             scans += 1;
             if scans > limit {
@@ -89,7 +89,7 @@ pub fn count_scans(data: &[u8], limit: u32) -> u32 {
 /// The width and height in the first frame header (SOFn) of `data`, read without
 /// reading anything else: what a conversion's memory is estimated from.
 pub fn frame_size(data: &[u8]) -> Option<(u16, u16)> {
-    segments(data).find_map(|(marker, start, _)| {
+    segments(data).find_map(|(marker, start)| {
         let is_frame = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
         let header = data.get(start..start + 5).filter(|_| is_frame)?;
         let height = u16::from_be_bytes([header[1], header[2]]);
