@@ -19,7 +19,7 @@ pub enum Error {
     #[error("{1}")]
     Chain(StatusCode, String),
     #[error(transparent)]
-    Refused(#[from] crate::slots::Refused),
+    Refused(#[from] Refused),
     /// The conversion panicked (a bug of ours): the panic's text is logged, not sent.
     #[error("internal error: the conversion failed")]
     ConversionPanicked,

@@ -145,10 +145,11 @@ impl Greyscale<'_> {
     }
 
     /// Converts on the blocking pool, so the async threads keep answering health checks
-    /// and cheap requests, once the memory it needs is reserved. The conversion's thread holds `slot` while it works and hands
-    /// it back with the result (the caller keeps it until the result is stored). If this
-    /// future is dropped first — the client hung up, or `exec_timeout` fired — the
-    /// conversion is cancelled, and its slot comes free when its work has stopped.
+    /// and cheap requests, once the memory it needs is reserved. The conversion's thread
+    /// holds `slot` while it works and hands it back with the result (the caller keeps
+    /// it until the result is stored). If this future is dropped first — the client hung
+    /// up, or `exec_timeout` fired — the conversion is cancelled, and its slot and memory
+    /// come free when its work has stopped.
     async fn convert(
         &self,
         bytes: bytes::Bytes,
